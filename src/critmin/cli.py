@@ -1,0 +1,418 @@
+"""The ``critmin`` command line: a thin layer over the library.
+
+Every command calls the same library function a notebook would. User errors
+print one line and exit with code 2 (``--debug`` shows the traceback); import
+errors also print a table of every problem found.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from critmin import __version__, metrics
+from critmin.chain import SupplyChain
+from critmin.errors import DataValidationError, UserError
+from critmin.schema import IMPORTABLE, schema_markdown
+from critmin.store import Store
+
+app = typer.Typer(
+    help="critmin: critical-mineral supply-chain security (chain map, concentration metrics).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build, inspect, import and export the embedded DuckDB store.", no_args_is_help=True)
+import_app = typer.Typer(help="Import rows into the store (all or nothing).", no_args_is_help=True)
+data_app.add_typer(import_app, name="import")
+app.add_typer(data_app, name="data")
+
+
+def _console(stderr: bool = False) -> Console:
+    # a pipe or a file gets a wide table rather than rich's 80-column default
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, width=None if probe.is_terminal else 160)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+class _State:
+    db: Path | None = None
+    debug: bool = False
+    blocs_file: Path | None = None
+
+
+state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"critmin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Database file (default: $CRITMIN_DB or the user data dir)."),
+    ] = None,
+    blocs: Annotated[
+        Path | None,
+        typer.Option("--blocs", help="TOML file with extra blocs: [blocs] name = [ISO3, ...]."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    state.db = db
+    state.debug = debug
+    state.blocs_file = blocs
+
+
+def _store() -> Store:
+    return Store(state.db)
+
+
+def _chain() -> SupplyChain:
+    store = _store()
+    store.ensure_built()
+    return SupplyChain.from_store(store, blocs_file=state.blocs_file)
+
+
+# -- output helpers ---------------------------------------------------------
+def _fmt(value: Any, col: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        if col.endswith("share") or col.endswith("coverage") or col == "net_import_reliance":
+            return f"{value:.1%}"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    recs = df.to_dict("records")
+    clean = []
+    for r in recs:
+        row = {}
+        for k, v in r.items():
+            if isinstance(v, float) and math.isnan(v):
+                v = None
+            elif hasattr(v, "item"):
+                v = v.item()
+            row[k] = v
+        clean.append(row)
+    return clean
+
+
+def emit(df: pd.DataFrame, fmt: str, title: str = "", columns: list[str] | None = None) -> None:
+    """Print a frame as a rich table, JSON (list of objects) or CSV."""
+    if fmt == "json":
+        print(json.dumps(_records(df), indent=2))
+        return
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    if fmt != "table":
+        raise UserError(f"unknown format {fmt!r} (valid: table, json, csv)")
+    cols = columns or list(df.columns)
+    t = RichTable(title=title or None, show_lines=False, header_style="bold")
+    for c in cols:
+        t.add_column(c, justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+    for r in df[cols].itertuples(index=False):
+        t.add_row(*(_fmt(v, c) for v, c in zip(r, cols, strict=True)))
+    out.print(t)
+
+
+def _problems_table(exc: DataValidationError) -> None:
+    t = RichTable(
+        title=f"{exc.path}: {len(exc.problems)} problem(s); nothing was written",
+        header_style="bold red",
+    )
+    for c in ("row", "column", "value", "reason", "hint"):
+        t.add_column(c)
+    for p in exc.problems:
+        t.add_row(str(p.row), p.column, p.value[:40], p.reason, p.hint)
+    err.print(t)
+
+
+FORMAT = Annotated[str, typer.Option("--format", "-f", help="table | json | csv")]
+
+
+# -- top-level commands -----------------------------------------------------
+@app.command()
+def overview(
+    material: Annotated[str, typer.Option(help="Material (default: total rare earths).")] = "rare_earths",
+    year: Annotated[int | None, typer.Option(help="Year (default: the base year).")] = None,
+    bloc: Annotated[str, typer.Option(help="Bloc whose share is shown.")] = "framework",
+    fmt: FORMAT = "table",
+) -> None:
+    """Concentration by stage for one material: the main job of `make run`."""
+    chain = _chain()
+    y = year or chain.base_year
+    df = metrics.concentration(chain, material=material, year=y, bloc=bloc)
+    cols = ["stage", "world_total", "hhi", "top1_country", "top1_share", "top3_share", "china_share",
+            "bloc_share", "n1_coverage", "hhi_wgi"]  # fmt: skip
+    if fmt != "table":
+        emit(df, fmt)
+        return
+    mid = chain.material(material)
+    emit(df, fmt, title=f"{mid}: concentration by stage, {y} (bloc share = {bloc})", columns=cols)
+    bn = df["bottleneck_stage"].dropna()
+    if len(bn):
+        out.print(f"Bottleneck stage (highest governance-weighted HHI): [bold]{bn.iloc[0]}[/bold]")
+    units = ", ".join(f"{r.stage}: t {b}" for r, b in zip(df.itertuples(), _bases(chain, mid, y), strict=True))
+    out.print(f"World totals in {units}. Sources: `critmin data sources`.")
+
+
+def _bases(chain: SupplyChain, material: str, year: int) -> list[str]:
+    df = chain.select(material, None, year)
+    order = metrics.concentration(chain, material=material, year=year)["stage"]
+    by = df.groupby("stage")["basis"].first()
+    return [str(by.get(s, "")) for s in order]
+
+
+@app.command(name="metrics")
+def metrics_cmd(
+    material: Annotated[str | None, typer.Option("--material", "-m", help="Material id or name.")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", "-s", help="mine|separation|metal|magnet.")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="Year.")] = None,
+    bloc: Annotated[str, typer.Option("--bloc", "-b", help="Bloc for bloc_share.")] = "framework",
+    perspective: Annotated[
+        str | None,
+        typer.Option("--perspective", "-p", help="Country or bloc for net import reliance."),
+    ] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """Concentration metrics per material x stage x year (HHI, top-k, China and bloc share, N-1, HHI_WGI)."""
+    chain = _chain()
+    df = metrics.concentration(chain, material=material, stage=stage, year=year, bloc=bloc, perspective=perspective)
+    if df.empty:
+        raise UserError("no production data matches these filters")
+    cols = ["material", "stage", "year", "hhi", "top1_country", "top1_share", "top3_share", "china_share",
+            "bloc_share", "n1_coverage", "hhi_wgi", "bottleneck_stage"]  # fmt: skip
+    if perspective:
+        cols.append("net_import_reliance")
+    emit(
+        df,
+        fmt,
+        title=f"Concentration metrics (bloc share = {bloc})",
+        columns=cols if fmt == "table" else None,
+    )
+
+
+@app.command()
+def shares(
+    material: Annotated[str, typer.Option("--material", "-m")],
+    stage: Annotated[str, typer.Option("--stage", "-s")],
+    year: Annotated[int | None, typer.Option("--year", "-y")] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """Production by country and share, with each row's source and confidence."""
+    chain = _chain()
+    df = metrics.production_shares(chain, material, stage, year or chain.base_year)
+    cols = ["country_iso3", "quantity", "unit", "basis", "share", "confidence", "source"]
+    if fmt == "table":
+        df = df.assign(source=df["source"].str.slice(0, 60))
+    emit(
+        df,
+        fmt,
+        title=f"{material} {stage}: production by country",
+        columns=cols if fmt == "table" else None,
+    )
+
+
+@app.command()
+def nk(
+    countries: Annotated[list[str], typer.Argument(help="Countries and/or blocs that drop out, e.g. CHN MMR.")],
+    material: Annotated[str | None, typer.Option("--material", "-m")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", "-s")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y")] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """N-k coverage: share of world output left if the named suppliers drop out."""
+    chain = _chain()
+    df = metrics.nk_coverage(chain, countries, material, stage, year or chain.base_year)
+    cols = ["material", "stage", "year", "dropped", "lost_share", "nk_coverage"]
+    emit(df, fmt, title="N-k coverage", columns=cols if fmt == "table" else None)
+
+
+# -- data commands --------------------------------------------------------
+@data_app.command("build")
+def data_build(
+    overrides: Annotated[
+        Path | None,
+        typer.Option(help="Folder of <table>.csv files whose rows override shipped rows."),
+    ] = None,
+) -> None:
+    """Build (or rebuild) the database from the shipped data. Idempotent."""
+    store = _store()
+    counts = store.build(overrides)
+    total = sum(v for k, v in counts.items() if k != "meta")
+    out.print(f"built {store.path}: {total:,} rows in {len(counts) - 1} tables (base year {store.base_year()})")
+
+
+@data_app.command("list")
+def data_list(fmt: FORMAT = "table") -> None:
+    """Tables, row counts and the base year."""
+    store = _store()
+    store.ensure_built()
+    df = store.list_tables()
+    emit(df, fmt, title=f"{store.path} (base year {store.base_year()})")
+
+
+@data_app.command("sources")
+def data_sources(
+    confidence: Annotated[
+        str | None,
+        typer.Option(help="Only rows of this confidence (read, read-secondary, derived, assumption)."),
+    ] = None,
+    table_name: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """Where the numbers come from, and how many rows rest on each confidence level."""
+    from critmin.schema import CONFIDENCE_LEVELS
+    from critmin.schema import table as lookup_table
+
+    if confidence is not None and confidence not in CONFIDENCE_LEVELS:
+        from critmin.errors import UnknownNameError
+
+        raise UnknownNameError("confidence level", confidence, CONFIDENCE_LEVELS)
+    store = _store()
+    store.ensure_built()
+    df = store.sources(confidence)
+    if table_name is not None:
+        lookup_table(table_name)
+        df = df[df["table"] == table_name]
+    if fmt != "table":
+        emit(df, fmt)
+        return
+    emit(df.assign(source=df["source"].str.slice(0, 90)), fmt, title="Sources")
+    summary = df.groupby("confidence")["rows"].sum().reindex(CONFIDENCE_LEVELS).dropna().astype(int)
+    out.print("Rows by confidence: " + ", ".join(f"{k} {v:,}" for k, v in summary.items()))
+
+
+@data_app.command("schema")
+def data_schema(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the Markdown here.")] = None,
+) -> None:
+    """The store schema as Markdown, generated from the table definitions."""
+    text = schema_markdown()
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        out.print(f"wrote {output}")
+    else:
+        print(text)
+
+
+@data_app.command("export")
+def data_export(
+    table_name: Annotated[str, typer.Argument(metavar="TABLE", help="Table to export.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv | parquet")] = "csv",
+) -> None:
+    """Export a table to CSV or Parquet."""
+    store = _store()
+    store.ensure_built()
+    n = store.export(table_name, fmt, output)
+    out.print(f"wrote {n:,} rows of {table_name} to {output}")
+
+
+@import_app.command("csv")
+def import_csv(
+    table_name: Annotated[str, typer.Argument(metavar="TABLE", help=f"One of: {', '.join(IMPORTABLE)}.")],
+    file: Annotated[Path, typer.Argument(help="Tidy CSV with the table's columns (see `critmin data schema`).")],
+) -> None:
+    """Import tidy rows into a table (rows with the same key are replaced)."""
+    from critmin.schema import table as lookup_table
+
+    lookup_table(table_name)
+    store = _store()
+    store.ensure_built()
+    n = store.import_csv(table_name, file)
+    out.print(f"imported {n:,} rows into {table_name} from {file}")
+
+
+@import_app.command("usgs-mcs")
+def import_usgs(
+    file: Annotated[Path, typer.Argument(help="USGS MCS world-data CSV (MCS2025 wide or MCS2026 long layout).")],
+) -> None:
+    """Import USGS Mineral Commodity Summaries production rows (critmin's materials only)."""
+    from critmin.usgs import parse_usgs_mcs
+
+    if not file.exists():
+        raise UserError(f"{file}: file not found")
+    store = _store()
+    store.ensure_built()
+    try:
+        with file.open(encoding="utf-8-sig") as fh:
+            rows, skipped = parse_usgs_mcs(fh, str(file))
+    except UnicodeDecodeError:
+        with file.open(encoding="cp1252") as fh:
+            rows, skipped = parse_usgs_mcs(fh, str(file))
+    if rows.empty:
+        raise UserError(f"{file}: no rows for critmin's materials (skipped {sum(skipped.values())} rows)")
+    n = store.import_frame("production", rows, str(file))
+    note = f"; skipped {sum(skipped.values())} rows of {len(skipped)} unmodelled commodities" if skipped else ""
+    out.print(f"imported {n:,} production rows from {file}{note}")
+
+
+# -- entry point ------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="critmin")
+    except SystemExit as exc:  # typer/click: normal exit, --help, or a usage error (code 2)
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except DataValidationError as exc:
+        if debug:
+            traceback.print_exc()
+        _problems_table(exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # an internal error: one line, traceback with --debug
+        if debug:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

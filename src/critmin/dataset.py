@@ -1,0 +1,671 @@
+"""Build the base dataset (model tables) from the shipped data pack.
+
+The pack (``critmin/data/pack/*.csv``) holds sourced facts. The model needs
+figures the pack does not state directly (element split, separation/metal/magnet
+tonnages by country, demand by region and sector, inventory months). This module
+derives them with arithmetic on pack rows (``confidence = derived``, the formula
+in ``notes``) or from explicit assumptions (``data/assumptions.csv``,
+``confidence = assumption``, the reason in ``notes``). Every output row keeps a
+``source`` and a ``confidence``.
+
+Assumptions are looked up in the ``parameters`` table, so a user can override any
+of them (``critmin data build --overrides DIR`` with a ``parameters.csv``).
+
+Example
+-------
+>>> tables = build_tables()
+>>> prod = tables["production"]
+>>> row = prod[(prod.material == "rare_earths") & (prod.stage == "mine")
+...            & (prod.country_iso3 == "CHN") & (prod.year == 2024)]
+>>> float(row.quantity.iloc[0])
+270000.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from critmin import names
+from critmin.errors import UserError
+
+BASE_YEAR = 2024
+PACK = "pack"
+SRC_ASSUMPTION = "critmin assumption"
+
+
+def data_dir() -> Path:
+    """Folder of the shipped data files."""
+    return Path(str(resources.files("critmin") / "data"))
+
+
+def read_pack(name: str) -> pd.DataFrame:
+    """Read one pack CSV (``name`` without ``.csv``) as strings-preserving frame."""
+    return pd.read_csv(data_dir() / PACK / f"{name}.csv", keep_default_na=True)
+
+
+@dataclass
+class Params:
+    """Parameter lookup with wildcard fall-back (exact match beats ``*``)."""
+
+    frame: pd.DataFrame
+    used: set[tuple[str, str, str, str]] = field(default_factory=set)
+
+    def get(self, parameter: str, material: str = "*", stage: str = "*", region: str = "*") -> float:
+        f = self.frame
+        f = f[f.parameter == parameter]
+        for m in (material, "*"):
+            for s in (stage, "*"):
+                for r in (region, "*"):
+                    hit = f[(f.material == m) & (f.stage == s) & (f.region == r)]
+                    if len(hit):
+                        self.used.add((parameter, m, s, r))
+                        return float(hit.value.iloc[0])
+        raise UserError(
+            f"missing parameter {parameter!r} for material={material}, stage={stage}, "
+            f"region={region}; add it to parameters (critmin data import csv parameters FILE)"
+        )
+
+    def cite(self, parameter: str, material: str = "*", stage: str = "*", region: str = "*") -> str:
+        """Short provenance text for a parameter, for derived rows' notes."""
+        v = self.get(parameter, material, stage, region)
+        return f"{parameter}={v:g}"
+
+
+class _Rows:
+    """Accumulates rows for one table."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, **kw: Any) -> None:
+        self.rows.append(kw)
+
+    def frame(self, columns: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=columns)
+
+
+def _unit_factor(unit: str) -> tuple[float, str]:
+    """USGS unit text -> (factor to tonnes, basis)."""
+    u = unit.strip()
+    if u == "t REO":
+        return 1.0, "REO"
+    if u.startswith("kg "):
+        return 0.001, "content"
+    if u.startswith("kt "):
+        return 1000.0, "content"
+    if "content" in u:
+        return 1.0, "content"
+    if u in ("t graphite",):
+        return 1.0, "gross"
+    return 1.0, "content"
+
+
+def _mine_rows(out: _Rows) -> None:
+    """USGS mine/refinery production, latest edition per (mineral, country, year)."""
+    mp = read_pack("mine_production")
+    mp = mp[mp.is_latest_estimate.astype(str).str.lower() == "true"]
+    for r in mp.itertuples():
+        if pd.isna(r.quantity):
+            continue  # USGS blank or withheld: absent, not zero
+        mid = names.material(str(r.mineral))
+        st = "mine" if str(r.stage).startswith("mine") else "separation"
+        factor, basis = _unit_factor(str(r.unit))
+        note = "" if pd.isna(r.notes) else str(r.notes)
+        if factor != 1.0:
+            note = (note + "; " if note else "") + f"converted from {r.unit} x {factor:g}"
+        out.add(
+            material=mid,
+            stage=st,
+            country_iso3=str(r.country_iso3),
+            year=int(r.year),
+            quantity=float(r.quantity) * factor,
+            unit="t",
+            basis=basis,
+            source=f"mine_production.csv: {r.source}",
+            confidence=str(r.confidence),
+            notes=note,
+        )
+
+
+def _share_rows(out: _Rows) -> None:
+    """Refining shares with no tonnage (IEA GCMO 2026, 2025 data) for non-REE materials.
+
+    Only where USGS gives no refinery tonnage; OTH takes the remainder.
+    """
+    ps = read_pack("processing_shares")
+    wanted = {
+        "germanium": "Ge",
+        "graphite": "graphite",
+        "tungsten": "W",
+        "antimony": "Sb",
+        "lithium": "Li",
+        "nickel": "Ni",
+        "cobalt": "Co",
+        "manganese": "Mn",
+    }
+    for r in ps.itertuples():
+        mineral = str(r.mineral)
+        if mineral not in wanted or int(r.year) != 2025 or not str(r.stage).startswith("refining"):
+            continue
+        mid = wanted[mineral]
+        share = float(r.share_pct)
+        src = f"processing_shares.csv: {r.source}"
+        common = dict(material=mid, stage="separation", year=2025, unit="share_pct")
+        out.add(
+            **common,
+            country_iso3=str(r.country_iso3),
+            quantity=share,
+            basis=f"{r.stage} ({r.basis})",
+            source=src,
+            confidence=str(r.confidence),
+            notes="share only; the pack has no refinery tonnage by country",
+        )
+        out.add(
+            **common,
+            country_iso3="OTH",
+            quantity=round(100.0 - share, 6),
+            basis=f"{r.stage} ({r.basis})",
+            source=src,
+            confidence="derived",
+            notes=f"formula: 100 - {share:g} (remainder not attributed to a country)",
+        )
+
+
+def _get_value(frame: pd.DataFrame, **match: Any) -> pd.Series:
+    f = frame
+    for k, v in match.items():
+        f = f[f[k].astype(str) == str(v)]
+    if len(f) != 1:
+        raise RuntimeError(f"pack lookup {match} matched {len(f)} rows")  # a pack change; not user input
+    return f.iloc[0]
+
+
+def _ree_stage_rows(out: _Rows, p: Params) -> dict[str, dict[str, float]]:
+    """Separation, metal and magnet rows for total rare earths (base year).
+
+    Returns {stage: {country: quantity}} for use by the element split.
+    """
+    y = BASE_YEAR
+    mp = read_pack("mine_production")
+    mp = mp[(mp.mineral == "rare_earths") & (mp.year == y) & (mp.is_latest_estimate.astype(str) == "True")]
+    world_mine = float(_get_value(mp, country_iso3="WLD").quantity)
+    ps = read_pack("processing_shares")
+    chn_sep = _get_value(ps, mineral="rare_earths", stage="refining/separation", country_iso3="CHN", year=y)
+    sep_out = read_pack("separation_output")
+    lynas = _get_value(sep_out, item="total REO production (Lynas)", year="FY2025 (Jul 2024-Jun 2025)")
+    mp_ndpr = _get_value(sep_out, item="NdPr oxide production (MP Materials)", year=y)
+
+    k = p.get("separation_equals_mine", "rare_earths", "separation")
+    p.get("lynas_fy2025_as_2024", "rare_earths", "separation", "MYS")
+    world_sep = world_mine * k
+    sep = {
+        "CHN": world_sep * float(chn_sep.share_pct) / 100,
+        "MYS": float(lynas.value),
+        "USA": float(mp_ndpr.value),
+    }
+    sep["OTH"] = world_sep - sum(sep.values())
+    notes = {
+        "CHN": (
+            f"formula: {float(chn_sep.share_pct):g}% (IEA, 2024) x world separation {world_sep:,.0f} t",
+            f"processing_shares.csv: {chn_sep.source}",
+            "derived",
+        ),
+        "MYS": (
+            "Lynas FY2025 total REO (Jul 2024-Jun 2025) used for 2024 (assumption lynas_fy2025_as_2024)",
+            f"separation_output.csv: {lynas.source}",
+            "derived",
+        ),
+        "USA": (
+            "MP Materials NdPr oxide 2024 (MP separated only NdPr in 2024)",
+            f"separation_output.csv: {mp_ndpr.source}",
+            "derived",
+        ),
+        "OTH": (
+            "formula: world separation - CHN - MYS - USA (Estonia, India, Russia, Vietnam, Japan, ...)",
+            "derived from rows above",
+            "derived",
+        ),
+    }
+    for c, q in sep.items():
+        note, src, conf = notes[c]
+        out.add(material="rare_earths", stage="separation", country_iso3=c, year=y, quantity=q,
+                unit="t", basis="REO", source=src, confidence=conf, notes=note)  # fmt: skip
+    out.add(material="rare_earths", stage="separation", country_iso3="WLD", year=y, quantity=world_sep,
+            unit="t", basis="REO", source="derived from mine_production.csv (USGS world total)",
+            confidence="derived",
+            notes=f"formula: world mine {world_mine:,.0f} t x {p.cite('separation_equals_mine', 'rare_earths', 'separation')}")  # fmt: skip
+
+    # magnets (t NdFeB)
+    mprod = read_pack("magnet_production")
+    chn_mag = _get_value(mprod, item="NdFeB magnet production", country_iso3="CHN", year=y)
+    chn_mag_share = _get_value(ps, mineral="rare_earths", stage="magnet manufacturing", country_iso3="CHN", year=y)
+    jpn_mag = _get_value(mprod, item="NdFeB magnet production (domestic, Japan)", year=2020)
+    vnm_mag = _get_value(mprod, item="NdFeB magnet capacity (Shin-Etsu, Vietnam)")
+    p.get("japan_magnet_output_held", "rare_earths", "magnet", "JPN")
+    p.get("vietnam_magnet_at_capacity", "rare_earths", "magnet", "VNM")
+    world_mag = float(chn_mag.value) / (float(chn_mag_share.share_pct) / 100)
+    mag = {"CHN": float(chn_mag.value), "JPN": float(jpn_mag.value), "VNM": float(vnm_mag.value)}
+    mag["OTH"] = world_mag - sum(mag.values())
+    mag_notes = {
+        "CHN": ("Argus estimate, 2024", f"magnet_production.csv: {chn_mag.source}", str(chn_mag.confidence)),
+        "JPN": ("JSNM 2020 figure held for 2024 (assumption japan_magnet_output_held)",
+                f"magnet_production.csv: {jpn_mag.source}", "derived"),
+        "VNM": ("Shin-Etsu Vietnam capacity 2,200 t/yr, run at capacity (assumption vietnam_magnet_at_capacity)",
+                f"magnet_production.csv: {vnm_mag.source}", "derived"),
+        "OTH": ("formula: world - CHN - JPN - VNM (Korea, Germany, Estonia, Thailand, Philippines, USA ...)",
+                "derived from rows above", "derived"),
+    }  # fmt: skip
+    for c, q in mag.items():
+        note, src, conf = mag_notes[c]
+        out.add(material="rare_earths", stage="magnet", country_iso3=c, year=y, quantity=q,
+                unit="t", basis="NdFeB", source=src, confidence=conf, notes=note)  # fmt: skip
+    out.add(material="rare_earths", stage="magnet", country_iso3="WLD", year=y, quantity=world_mag,
+            unit="t", basis="NdFeB", source=f"processing_shares.csv: {chn_mag_share.source}",
+            confidence="derived",
+            notes=f"formula: China {float(chn_mag.value):,.0f} t / China share {float(chn_mag_share.share_pct):g}% (IEA 2024)")  # fmt: skip
+
+    # metal (t RE metal) where magnets are made
+    p.get("metal_follows_magnet", "rare_earths", "metal")
+    content = p.get("magnet_content", "rare_earths", "magnet") / 100
+    metal = {c: q * content for c, q in mag.items()}
+    for c, q in metal.items():
+        out.add(material="rare_earths", stage="metal", country_iso3=c, year=y, quantity=q, unit="t",
+                basis="metal", source="derived from magnet-stage rows and magnet_chain.csv RE content",
+                confidence="derived",
+                notes=f"formula: magnet t x {content:g} RE metal per t NdFeB (assumption metal_follows_magnet)")  # fmt: skip
+    return {"separation": sep, "magnet": mag, "metal": metal, "mine_world": {"WLD": world_mine}}
+
+
+def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) -> None:
+    """Element-level rows (t oxide at mine and separation, t metal at metal and magnet)."""
+    y = BASE_YEAR
+    mp = read_pack("mine_production")
+    mp = mp[(mp.mineral == "rare_earths") & (mp.year == y) & (mp.is_latest_estimate.astype(str) == "True")]
+    mine = {
+        str(r.country_iso3): float(r.quantity)
+        for r in mp.itertuples()
+        if not pd.isna(r.quantity) and r.country_iso3 != "WLD"
+    }
+    split = read_pack("ree_element_split")
+    mtp = split[split.deposit_or_country.str.startswith("Mountain Pass")]
+    la = float(_get_value(mtp, element="La (La2O3)").share_pct)
+    ce = float(_get_value(mtp, element="Ce (CeO2)").share_pct)
+    ndpr = float(_get_value(mtp, element="NdPr (Nd2O3+Pr6O11)").share_pct)
+    mtp_src = "ree_element_split.csv: " + str(mtp.iloc[0].source)
+    # NdPr: separated oxide by country from the pack (SMM China run-rate, Lynas, MP)
+    chn_ndpr_m = _get_value(sep_out_all := read_pack("separation_output"), item="Nd(Pr) oxide production (monthly)")
+    lynas_ndpr = _get_value(sep_out_all, item="NdPr production (Lynas)", year="FY2025 (Jul 2024-Jun 2025)")
+    mp_ndpr = _get_value(sep_out_all, item="NdPr oxide production (MP Materials)", year=y)
+    ndpr_sep = {
+        "CHN": (float(chn_ndpr_m.value) * 12, f"formula: SMM China Nd(Pr) oxide {float(chn_ndpr_m.value):,.0f} t in {chn_ndpr_m.year} x 12"),
+        "MYS": (float(lynas_ndpr.value), "Lynas NdPr FY2025 used for 2024 (assumption lynas_fy2025_as_2024)"),
+        "USA": (float(mp_ndpr.value), "MP Materials NdPr oxide 2024"),
+    }  # fmt: skip
+    world_ndpr_pct = 100 * sum(v for v, _ in ndpr_sep.values()) / sum(mine.values())
+    nd_k = p.get("nd_share_of_ndpr", "Nd")
+    pr_k = p.get("pr_share_of_ndpr", "Pr")
+    basket = {
+        "La": (la, f"Mountain Pass La2O3 {la:g}% of TREO"),
+        "Ce": (ce, f"Mountain Pass CeO2 {ce:g}% of TREO"),
+        "Nd": (world_ndpr_pct * nd_k, f"world NdPr/REO {world_ndpr_pct:.2f}% (separated NdPr / mined REO) x Nd {nd_k:g}"),
+        "Pr": (world_ndpr_pct * pr_k, f"world NdPr/REO {world_ndpr_pct:.2f}% (separated NdPr / mined REO) x Pr {pr_k:g}"),
+        "Sm": (p.get("ore_share_light", "Sm", "mine"), p.cite("ore_share_light", "Sm", "mine") + " (assumption)"),
+    }  # fmt: skip
+    usa_basket = {"Nd": ndpr * nd_k, "Pr": ndpr * pr_k}
+    # light elements at mine: REO x light-ore basket (all producers)
+    for el, (pct, why) in basket.items():
+        for c, q in mine.items():
+            if c == "USA" and el in usa_basket:
+                pct, why = usa_basket[el], f"Mountain Pass NdPr {ndpr:g}% x {el} share"
+            else:
+                pct, why = basket[el]
+            out.add(material=el, stage="mine", country_iso3=c, year=y, quantity=q * pct / 100,
+                    unit="t", basis="oxide", source=mtp_src, confidence="derived",
+                    notes=f"formula: USGS REO {q:,.0f} t x {pct:.4g}% ({why}); light-RE basket applied to every producer (assumption)")  # fmt: skip
+    # Y at mine: ionic clays (MMR all, China's ion-adsorption share)
+    y_pct = p.get("y_share_ionic", "Y", "mine")
+    ionic_chn = p.get("ionic_share_china_quota", "rare_earths", "mine", "CHN")
+    y_mine = {"MMR": mine["MMR"] * y_pct / 100, "CHN": mine["CHN"] * ionic_chn / 100 * y_pct / 100}
+    for c, q in y_mine.items():
+        out.add(material="Y", stage="mine", country_iso3=c, year=y, quantity=q, unit="t", basis="oxide",
+                source="ree_element_split.csv (medium-Y ion-adsorption clay Y2O3 >20%; CREG ion-adsorption quota share)",
+                confidence="derived",
+                notes=f"formula: REO x {f'{ionic_chn:g}% ionic x ' if c == 'CHN' else ''}{y_pct:g}% Y2O3 (assumption y_share_ionic)")  # fmt: skip
+    # Dy at mine: JRC 2021 country split, held for the base year; Tb follows Dy
+    sep_out = read_pack("separation_output")
+    p.get("dy_held_from_2021", "Dy", "mine")
+    p.get("tb_follows_dy", "Tb", "mine")
+    dy_rows = sep_out[(sep_out.element == "Dy") & (sep_out.year.astype(str) == "2021")]
+    dy_world = float(_get_value(dy_rows, country_iso3="WLD").value)
+    dy = {str(r.country_iso3): float(r.value) for r in dy_rows.itertuples() if r.country_iso3 != "WLD"}
+    dy["OTH"] = dy_world - sum(dy.values())
+    tb_world = float(_get_value(sep_out, item="terbium production (world, approx.)").value)
+    dy_src = "separation_output.csv: " + str(dy_rows.iloc[0].source)
+    for c, q in dy.items():
+        out.add(material="Dy", stage="mine", country_iso3=c, year=y, quantity=q, unit="t", basis="content",
+                source=dy_src, confidence="derived",
+                notes="JRC 2021 country split of world Dy 3,126 t, held for 2024 (assumption dy_held_from_2021)"
+                + ("; OTH = world - named" if c == "OTH" else ""))  # fmt: skip
+        out.add(material="Tb", stage="mine", country_iso3=c, year=y, quantity=tb_world * q / dy_world,
+                unit="t", basis="content",
+                source="separation_output.csv: terbium production (world, approx.), split like Dy",
+                confidence="derived",
+                notes=f"formula: world Tb {tb_world:g} t x Dy share {q / dy_world:.4f} (assumption tb_follows_dy)")  # fmt: skip
+
+    # separation: light elements follow REO separation x basket; heavy (Dy, Tb, Y) 99.9% China
+    sep = ree["separation"]
+    for el, k in (("Nd", nd_k), ("Pr", pr_k)):
+        for c, (q, why) in ndpr_sep.items():
+            out.add(material=el, stage="separation", country_iso3=c, year=y, quantity=q * k, unit="t",
+                    basis="oxide", source="separation_output.csv (SMM, Lynas, MP Materials)", confidence="derived",
+                    notes=f"{why}; x {el} share of NdPr {k:g} (assumption)")  # fmt: skip
+    for el in ("La", "Ce", "Sm"):
+        pct, why = basket[el]
+        for c, q in sep.items():
+            if c == "USA":
+                continue  # MP separated only NdPr in 2024
+            out.add(material=el, stage="separation", country_iso3=c, year=y, quantity=q * pct / 100,
+                    unit="t", basis="oxide", source="derived from rare_earths separation rows",
+                    confidence="derived", notes=f"formula: separated REO {q:,.0f} t x {pct:.4g}% ({why})")  # fmt: skip
+    chn_h = p.get("hree_separation_china_share", "*", "separation", "CHN") / 100
+    heavy_mine_world = {
+        "Dy": sum(dy.values()),
+        "Tb": tb_world,
+        "Y": sum(y_mine.values()),
+    }
+    chn_dy = float(_get_value(sep_out, item="Dy oxide production run-rate (indicative)").value)
+    chn_tb = float(_get_value(sep_out, item="Tb oxide production run-rate (indicative)").value)
+    chn_heavy = {
+        "Dy": (chn_dy, "SMM Dy2O3 run-rate 2024 (separation_output.csv)"),
+        "Tb": (chn_tb, "SMM Tb4O7 run-rate 2024 (separation_output.csv)"),
+        "Y": (
+            heavy_mine_world["Y"] * chn_h,
+            f"world Y mine x {chn_h:g} China heavy-RE separation share",
+        ),
+    }
+    for el, (q_chn, why) in chn_heavy.items():
+        out.add(material=el, stage="separation", country_iso3="CHN", year=y, quantity=q_chn, unit="t",
+                basis="oxide", source="separation_output.csv / ree_element_split.csv", confidence="derived",
+                notes=why)  # fmt: skip
+        out.add(material=el, stage="separation", country_iso3="OTH", year=y, quantity=q_chn * (1 - chn_h) / chn_h,
+                unit="t", basis="oxide", source="ree_element_split.csv (BMI: China 99.9% of heavy RE separation)",
+                confidence="derived", notes=f"formula: CHN x (1 - {chn_h:g}) / {chn_h:g}")  # fmt: skip
+
+    # metal and magnet stages: magnet-stage NdFeB x content (Nd, Pr, Dy, Tb)
+    for el in ("Nd", "Pr", "Dy", "Tb"):
+        content = p.get("magnet_content", el, "magnet") / 100
+        for st in ("metal", "magnet"):
+            for c, q in ree["magnet"].items():
+                out.add(material=el, stage=st, country_iso3=c, year=y, quantity=q * content, unit="t",
+                        basis="metal", source="derived from rare_earths magnet rows x magnet content",
+                        confidence="derived",
+                        notes=f"formula: NdFeB {q:,.0f} t x {content * 100:g} wt% {el}"
+                        + (" (assumption metal_follows_magnet)" if st == "metal" else ""))  # fmt: skip
+
+
+SECTORS: tuple[str, ...] = (
+    "automotive",
+    "wind",
+    "industrial",
+    "electronics",
+    "defence",
+    "robotics",
+    "other",
+)
+
+
+def _demand_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) -> None:
+    """NdFeB demand by region and sector (base year), and element demand by content."""
+    y = BASE_YEAR
+    mx = read_pack("magnet_exports_2024")
+    md = read_pack("magnet_demand")
+    mc = read_pack("magnet_chain")
+    world = sum(ree["magnet"].values())
+    chn_out = ree["magnet"]["CHN"]
+    exp_wld = float(
+        _get_value(mx, importer_iso3="WLD", year=y, confidence="read-secondary", quantity_t=58152.0).quantity_t
+    )
+    exp_usa = float(_get_value(mx, importer_iso3="USA", year=y).quantity_t)
+    usa_cn_share = float(_get_value(md, region="USA", item="China share of US sintered NdFeB imports (value)").value)
+    kor_cn_share = float(_get_value(md, region="KOR", item="China share of NdFeB permanent-magnet imports").value)
+    eu_use = float(_get_value(md, region="EU", item="permanent magnets used by EU industry").value)
+
+    def monthly(importer: str) -> tuple[float, str]:
+        rows = mx[(mx.importer_iso3 == importer) & mx.year.astype(str).str.match(r"^2024-\d\d$")]
+        vals = [float(v) for v in rows.quantity_t]
+        months = ", ".join(str(m) for m in rows.year)
+        return sum(vals) / len(vals) * 12, f"mean of {len(vals)} monthly China exports ({months}) x 12"
+
+    kor_imp, kor_why = monthly("KOR")
+    jpn_imp, jpn_why = monthly("JPN")
+    vnm_imp, vnm_why = monthly("VNM")
+    region_demand: dict[str, tuple[float, str, str, str]] = {
+        "CHN": (chn_out - exp_wld, f"formula: China output {chn_out:,.0f} - exports {exp_wld:,.0f} t",
+                "magnet_production.csv + magnet_exports_2024.csv", "derived"),
+        "USA": (exp_usa / (usa_cn_share / 100),
+                f"formula: China exports to US {exp_usa:,.0f} t / China share of US imports {usa_cn_share:g}% (value share as tonnage proxy); US output ~0 in 2024",
+                "magnet_exports_2024.csv + magnet_demand.csv", "derived"),
+        "EU": (eu_use, "ECA: permanent magnets used by EU industry, 2024", "magnet_demand.csv", "read-secondary"),
+        "JPN": (ree["magnet"]["JPN"] + jpn_imp,
+                f"formula: Japan output {ree['magnet']['JPN']:,.0f} t + imports from China ({jpn_why}); Japan's exports not in the pack (overstates)",
+                "magnet_production.csv + magnet_exports_2024.csv", "derived"),
+        "KOR": (kor_imp / (kor_cn_share / 100),
+                f"formula: imports from China ({kor_why}) / China share of Korea's imports {kor_cn_share:g}%",
+                "magnet_exports_2024.csv + magnet_demand.csv", "derived"),
+        "VNM": (ree["magnet"]["VNM"] + vnm_imp,
+                f"formula: Vietnam output {ree['magnet']['VNM']:,.0f} t + imports from China ({vnm_why})",
+                "magnet_production.csv + magnet_exports_2024.csv", "derived"),
+    }  # fmt: skip
+    rest = world - sum(v[0] for v in region_demand.values())
+    region_demand["ROW"] = (
+        rest,
+        f"formula: world magnet output {world:,.0f} t (no stock change, assumption) - named regions",
+        "derived from rows above",
+        "derived",
+    )
+
+    # sector shares: China from JSNM (tonnage, read); others from analyst value shares
+    def share(item: str, sector: str) -> float:
+        return float(_get_value(md, item=item, region="CHN", sector=sector).value)
+
+    jsnm = "NdFeB end-use share of China output"
+    chn_sectors = {
+        "automotive": share(jsnm, "EV traction") + share(jsnm, "automotive other"),
+        "wind": share(jsnm, "wind"),
+        "industrial": share(jsnm, "air-conditioner motors"),
+        "electronics": share(jsnm, "electronics & mechanical parts"),
+        "defence": 0.0,
+        "robotics": 0.0,
+        "other": float(_get_value(md, item=jsnm, sector="other / not itemised").value),
+    }
+
+    def vshare(text: str) -> float:
+        return float(_get_value(mc, item=f"magnet demand share by value: {text}").value)
+
+    value_sectors = {
+        "automotive": vshare("EV motors"),
+        "wind": vshare("wind turbines (direct drive)"),
+        "industrial": vshare("industrial motors"),
+        "electronics": vshare("consumer electronics"),
+        "defence": vshare("defence/aerospace"),
+        "robotics": vshare("robotics/AI/datacentre"),
+    }
+    value_sectors["other"] = 100.0 - sum(value_sectors.values())
+    for region, (q, note, src, conf) in region_demand.items():
+        shares = chn_sectors if region == "CHN" else value_sectors
+        basis_note = (
+            "JSNM tonnage split of China output (defence not itemised: inside other)"
+            if region == "CHN"
+            else "analyst value shares used as tonnage shares (assumption); other = 100 - listed"
+        )
+        for sector in SECTORS:
+            s = shares[sector] / 100
+            if s == 0:
+                continue
+            qs = q * s
+            out.add(material="rare_earths", region=region, sector=sector, year=y, demand_t_per_yr=qs,
+                    basis="NdFeB", source=src, confidence=conf if conf != "read-secondary" else "derived",
+                    notes=f"{note}; x {sector} share {s:.4f} ({basis_note})")  # fmt: skip
+            for el in ("Nd", "Pr", "Dy", "Tb"):
+                content = p.get("magnet_content", el, "magnet") / 100
+                out.add(material=el, region=region, sector=sector, year=y, demand_t_per_yr=qs * content,
+                        basis="metal", source="derived from NdFeB demand x magnet content",
+                        confidence="derived",
+                        notes=f"formula: NdFeB {qs:,.1f} t x {content * 100:g} wt% {el}")  # fmt: skip
+
+
+def _capacity_rows(prod: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Capacity = base-year output / utilisation (an assumption a user can override)."""
+    base = prod[(prod.year == BASE_YEAR) & (prod.unit == "t") & (prod.country_iso3 != "WLD")]
+    rows = []
+    for r in base.itertuples():
+        u = p.get("utilisation", str(r.material), str(r.stage), str(r.country_iso3))
+        rows.append(
+            dict(
+                material=r.material,
+                stage=r.stage,
+                country_iso3=r.country_iso3,
+                year=r.year,
+                capacity_t_per_yr=float(r.quantity) / u,
+                basis=r.basis,
+                source="derived from production rows",
+                confidence="derived",
+                notes=f"formula: output {float(r.quantity):,.1f} t / utilisation {u:g} (assumption)",
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def _inventory_rows(p: Params, regions: list[str]) -> pd.DataFrame:
+    rows = []
+    prm = p.frame[p.frame.parameter == "inventory_months"]
+    for r in prm.itertuples():
+        for region in regions if r.region == "*" else [str(r.region)]:
+            rows.append(
+                dict(
+                    material=r.material,
+                    region=region,
+                    stage=r.stage,
+                    months_of_use=float(r.value),
+                    source=r.source,
+                    confidence=r.confidence,
+                    notes=r.notes,
+                )
+            )
+    return pd.DataFrame(rows).drop_duplicates(["material", "region", "stage"], keep="last")
+
+
+def _governance_rows() -> pd.DataFrame:
+    w = read_pack("wgi")
+    return pd.DataFrame(
+        dict(
+            country_iso3=w.country_iso3,
+            year=w.year.astype(int),
+            indicator=w.indicator,
+            estimate=w.estimate.astype(float),
+            source="wgi.csv: " + w.source,
+            confidence=w.confidence,
+            notes="",
+        )
+    )
+
+
+def _trade_rows() -> pd.DataFrame:
+    """Calendar-year China magnet exports by destination (tonnes)."""
+    mx = read_pack("magnet_exports_2024")
+    mx = mx[mx.year.astype(str).str.fullmatch(r"\d{4}") & mx.quantity_t.notna()]
+    mx = mx[~mx.importer_iso3.isin(["TOP10", "OTH"]) & ~mx.importer_iso3.str.contains(";")]
+    # one row per key: prefer read-secondary/read over derived cross-checks
+    rank = {"read": 0, "read-secondary": 1, "derived": 2}
+    mx = (
+        mx.assign(_r=mx.confidence.map(rank))
+        .sort_values(["_r"])
+        .drop_duplicates(["exporter_iso3", "importer_iso3", "year"], keep="first")
+    )
+    return pd.DataFrame(
+        dict(
+            material="rare_earths",
+            stage="magnet",
+            exporter_iso3=mx.exporter_iso3,
+            importer_iso3=mx.importer_iso3,
+            year=mx.year.astype(int),
+            quantity_t=mx.quantity_t.astype(float),
+            basis="NdFeB",
+            source="magnet_exports_2024.csv: " + mx.source,
+            confidence=mx.confidence,
+            notes=mx.notes.fillna(""),
+        )
+    ).sort_values(["year", "importer_iso3"])
+
+
+def load_parameters() -> pd.DataFrame:
+    """Shipped parameters (assumptions and read/derived constants)."""
+    df = pd.read_csv(data_dir() / "assumptions.csv", dtype=str, keep_default_na=False)
+    df["value"] = df["value"].astype(float)
+    return df
+
+
+def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Derive every model table from the pack and the parameters.
+
+    Parameters
+    ----------
+    parameters:
+        The parameters table to use (defaults to the shipped ``assumptions.csv``);
+        pass a frame with user overrides merged in to re-derive with them.
+    """
+    prm = load_parameters() if parameters is None else parameters
+    p = Params(prm)
+    prod = _Rows()
+    _mine_rows(prod)
+    _share_rows(prod)
+    ree = _ree_stage_rows(prod, p)
+    _element_rows(prod, p, ree)
+    pcols = [
+        "material",
+        "stage",
+        "country_iso3",
+        "year",
+        "quantity",
+        "unit",
+        "basis",
+        "source",
+        "confidence",
+        "notes",
+    ]
+    production = prod.frame(pcols)
+    dem = _Rows()
+    _demand_rows(dem, p, ree)
+    demand = dem.frame(
+        [
+            "material",
+            "region",
+            "sector",
+            "year",
+            "demand_t_per_yr",
+            "basis",
+            "source",
+            "confidence",
+            "notes",
+        ]
+    )
+    regions = sorted(demand.region.unique())
+    tables = {
+        "production": production,
+        "capacity": _capacity_rows(production, p),
+        "demand": demand,
+        "inventory": _inventory_rows(p, regions),
+        "governance": _governance_rows(),
+        "trade": _trade_rows(),
+        "parameters": prm.copy(),
+    }
+    for t in tables.values():
+        if "notes" in t.columns:
+            t["notes"] = t["notes"].fillna("").astype(str)
+    return tables

@@ -1,0 +1,273 @@
+"""Table definitions, as data.
+
+Each store table is declared once here (columns with dtype, unit, required flag
+and description, plus the key columns). That one declaration drives:
+
+* validation of imported rows (:func:`critmin.validate.validate_frame`),
+* ``CREATE TABLE`` in the DuckDB store (:func:`create_table_sql`),
+* the schema documentation page (:func:`schema_markdown`, ``docs/schema.md``).
+
+Example
+-------
+>>> TABLES["production"].column("quantity").unit
+'see unit column'
+>>> "PRIMARY KEY" in create_table_sql(TABLES["governance"])
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from critmin.errors import UnknownNameError
+
+CONFIDENCE_LEVELS: tuple[str, ...] = ("read", "read-secondary", "derived", "assumption", "user")
+
+_DUCKDB_TYPES = {"str": "VARCHAR", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, dtype ('str'|'float'|'int'|'bool'), unit, required, description.
+
+    ``choices`` restricts a string column to a closed set; ``check`` names a
+    registry lookup ('material', 'stage', 'country') done by the validator;
+    ``min``/``max`` bound numbers.
+    """
+
+    name: str
+    dtype: str
+    unit: str = ""
+    required: bool = True
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    check: str = ""
+    min: float | None = None
+    max: float | None = None
+
+
+def _provenance() -> tuple[Column, ...]:
+    return (
+        Column("source", "str", description="where the number comes from (document, file, or 'critmin assumption')"),
+        Column(
+            "confidence",
+            "str",
+            description="read | read-secondary | derived | assumption | user",
+            choices=CONFIDENCE_LEVELS,
+        ),
+        Column("notes", "str", required=False, description="formula for derived rows, reason for assumptions"),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Table:
+    """A store table: name, description, columns and key columns."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    provenance: bool = True
+    all_columns: tuple[Column, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        cols = self.columns + (_provenance() if self.provenance else ())
+        object.__setattr__(self, "all_columns", cols)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.all_columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.all_columns:
+            if c.name == name:
+                return c
+        raise UnknownNameError(f"column of table {self.name!r}", name, self.column_names)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "production",
+            "Output by material, stage, country and year. Mine rows are USGS MCS; separation, "
+            "metal and magnet rows are derived from shares and company/industry volumes, or "
+            "assumptions. Within one (material, stage, year) every row has the same unit and basis.",
+            (
+                Column(
+                    "material",
+                    "str",
+                    description="material id (rare_earths, Nd, Dy, Ga, ...)",
+                    check="material",
+                ),
+                Column("stage", "str", description="mine | separation | metal | magnet", check="stage"),
+                Column(
+                    "country_iso3",
+                    "str",
+                    description="ISO 3166 alpha-3, or OTH for an unattributed residual",
+                    check="country",
+                ),
+                Column("year", "int", "year", min=1900, max=2100),
+                Column("quantity", "float", "see unit column", min=0),
+                Column(
+                    "unit",
+                    "str",
+                    description="t (tonnes) or share_pct (percent of world, where no tonnage exists)",
+                    choices=("t", "share_pct"),
+                ),
+                Column(
+                    "basis",
+                    "str",
+                    description="what is counted: REO, oxide, metal, NdFeB, content, gross",
+                ),
+            ),
+            ("material", "stage", "country_iso3", "year"),
+        ),
+        Table(
+            "capacity",
+            "Annual capacity by material, stage and country in the base year (t/yr).",
+            (
+                Column("material", "str", check="material"),
+                Column("stage", "str", check="stage"),
+                Column("country_iso3", "str", check="country"),
+                Column("year", "int", "year", min=1900, max=2100),
+                Column("capacity_t_per_yr", "float", "t/yr", min=0),
+                Column("basis", "str", description="what is counted (REO, oxide, metal, NdFeB)"),
+            ),
+            ("material", "stage", "country_iso3", "year"),
+        ),
+        Table(
+            "demand",
+            "End-use demand by region, sector and material in the base year (t/yr).",
+            (
+                Column("material", "str", check="material"),
+                Column("region", "str", description="ISO3 country, EU, or ROW", check="region"),
+                Column(
+                    "sector",
+                    "str",
+                    description="ev | wind | industrial | electronics | defence | robotics | other",
+                ),
+                Column("year", "int", "year", min=1900, max=2100),
+                Column("demand_t_per_yr", "float", "t/yr", min=0),
+                Column("basis", "str", description="what is counted (NdFeB, metal, REO)"),
+            ),
+            ("material", "region", "sector", "year"),
+        ),
+        Table(
+            "inventory",
+            "Commercial inventory held by region, in months of use.",
+            (
+                Column(
+                    "material",
+                    "str",
+                    description="material id, or * for all",
+                    check="material_or_star",
+                ),
+                Column("region", "str", check="region"),
+                Column("stage", "str", check="stage"),
+                Column("months_of_use", "float", "months", min=0, max=120),
+            ),
+            ("material", "region", "stage"),
+        ),
+        Table(
+            "governance",
+            "World Governance Indicators estimates (about -2.5 weak to +2.5 strong).",
+            (
+                Column("country_iso3", "str", check="country"),
+                Column("year", "int", "year", min=1990, max=2100),
+                Column(
+                    "indicator",
+                    "str",
+                    description="VA PV GE RQ RL CC",
+                    choices=("VA", "PV", "GE", "RQ", "RL", "CC"),
+                ),
+                Column("estimate", "float", "index", min=-5, max=5),
+            ),
+            ("country_iso3", "year", "indicator"),
+        ),
+        Table(
+            "trade",
+            "Bilateral trade flows (tonnes) used for import reliance.",
+            (
+                Column("material", "str", check="material"),
+                Column("stage", "str", check="stage"),
+                Column("exporter_iso3", "str", check="country"),
+                Column(
+                    "importer_iso3",
+                    "str",
+                    description="ISO3, EU, or WLD for the exporter's total",
+                    check="region_or_world",
+                ),
+                Column("year", "int", "year", min=1900, max=2100),
+                Column("quantity_t", "float", "t", min=0),
+                Column("basis", "str"),
+            ),
+            ("material", "stage", "exporter_iso3", "importer_iso3", "year"),
+        ),
+        Table(
+            "parameters",
+            "Scalar model parameters (conversion factors, contents, yields, utilisation).",
+            (
+                Column("parameter", "str", description="parameter name"),
+                Column(
+                    "material",
+                    "str",
+                    description="material id or * for all",
+                    check="material_or_star",
+                ),
+                Column("stage", "str", description="stage or *", check="stage_or_star"),
+                Column("region", "str", description="region or *"),
+                Column("value", "float"),
+                Column("unit", "str"),
+            ),
+            ("parameter", "material", "stage", "region"),
+        ),
+        Table(
+            "meta",
+            "Build metadata: base year, package version, data fingerprint.",
+            (Column("key", "str"), Column("value", "str")),
+            ("key",),
+            provenance=False,
+        ),
+    )
+}
+#: tables a user may import tidy rows into
+IMPORTABLE: tuple[str, ...] = tuple(n for n in TABLES if n != "meta")
+
+
+def table(name: str) -> Table:
+    """Look up a table by name, with a suggestion for typos."""
+    if name not in TABLES:
+        raise UnknownNameError("table", name, TABLES)
+    return TABLES[name]
+
+
+def create_table_sql(t: Table) -> str:
+    """``CREATE TABLE`` statement for a table definition."""
+    cols = []
+    for c in t.all_columns:
+        null = " NOT NULL" if c.required else ""
+        cols.append(f'"{c.name}" {_DUCKDB_TYPES[c.dtype]}{null}')
+    keys = ", ".join(f'"{k}"' for k in t.key)
+    return f'CREATE TABLE "{t.name}" ({", ".join(cols)}, PRIMARY KEY ({keys}))'
+
+
+def schema_markdown() -> str:
+    """The schema documentation page, generated from :data:`TABLES`."""
+    lines = [
+        "# critmin store schema",
+        "",
+        "Generated from `src/critmin/schema.py` (`critmin data schema`). Do not edit by hand.",
+        "",
+    ]
+    for t in TABLES.values():
+        lines += [f"## `{t.name}`", "", t.description, "", f"Key: {', '.join(t.key)}", ""]
+        lines += ["| column | type | unit | required | description |", "|---|---|---|---|---|"]
+        for c in t.all_columns:
+            desc = c.description
+            if c.choices and c.name != "confidence":
+                desc = (desc + "; " if desc else "") + "one of " + ", ".join(c.choices)
+            req = "yes" if c.required else "no"
+            lines.append(f"| `{c.name}` | {c.dtype} | {c.unit} | {req} | {desc} |")
+        lines.append("")
+    return "\n".join(lines)
