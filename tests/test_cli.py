@@ -1,0 +1,162 @@
+"""CLI: real commands against a built store, output parsed and checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from critmin.cli import main
+
+
+@pytest.fixture()
+def db(built_store, tmp_path: Path) -> Path:
+    """A private copy of the session's built database (commands may write to it)."""
+    path = tmp_path / "cli.duckdb"
+    shutil.copy(built_store.path, path)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(db), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("critmin 0.")
+
+
+def test_metrics_json_rare_earths_mine(capsys, db):
+    code, out, _ = run(capsys, db, "metrics", "--material", "rare_earths", "--stage", "mine", "--year", "2024",
+                       "--format", "json")  # fmt: skip
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == 1
+    row = rows[0]
+    required = {"material", "stage", "year", "hhi", "top1_country", "top1_share", "top3_share", "china_share",
+                "bloc_share", "n1_coverage", "hhi_wgi"}  # fmt: skip
+    assert required <= set(row)
+    assert row["top1_country"] == "CHN"
+    assert row["china_share"] == pytest.approx(270_000 / 380_000, abs=1e-9)
+    assert row["world_total"] == 380_000
+    assert 0 <= row["top1_share"] <= row["top3_share"] <= 1
+    assert row["n1_coverage"] == pytest.approx(1 - row["top1_share"])
+
+
+@pytest.mark.parametrize("stage", ["separation", "magnet"])
+def test_downstream_stages_china_near_ninety_percent(capsys, db, stage):
+    code, out, _ = run(capsys, db, "metrics", "-m", "rare_earths", "-s", stage, "-y", "2024", "-f", "json")
+    assert code == 0
+    assert json.loads(out)[0]["china_share"] >= 0.9
+
+
+def test_metrics_csv_and_bloc(capsys, db):
+    code, out, _ = run(capsys, db, "metrics", "-m", "Dy", "--bloc", "allies", "-f", "csv")
+    assert code == 0
+    header = out.splitlines()[0].split(",")
+    assert "bloc_share" in header and "hhi_wgi" in header
+    assert len(out.splitlines()) >= 5  # Dy has four stages with data
+
+
+def test_overview_table(capsys, db):
+    code, out, _ = run(capsys, db, "overview")
+    assert code == 0
+    for stage in ("mine", "separation", "metal", "magnet"):
+        assert stage in out
+    assert "71.1%" in out  # China's mine share, from USGS
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["metrics", "--material", "Dx"], "did you mean 'Dy'"),
+        (["metrics", "--stage", "sepration"], "did you mean 'separation'"),
+        (["metrics", "--bloc", "framwork", "-m", "Dy"], "did you mean 'framework'"),
+        (["metrics", "-m", "Dy", "--perspective", "USX"], "did you mean"),
+        (["nk", "CHINA", "-m", "Dy"], "did you mean"),
+        (["data", "export", "prodution", "-o", "x.csv"], "did you mean 'production'"),
+        (["data", "sources", "--confidence", "asumption"], "did you mean 'assumption'"),
+    ],
+)
+def test_bad_names_exit_2_with_one_line(capsys, db, args, needle):
+    code, out, err = run(capsys, db, *args)
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "Traceback" not in err
+
+
+def test_debug_shows_traceback(capsys, db):
+    code, _, err = run(capsys, db, "--debug", "metrics", "--material", "Dx")
+    assert code == 2
+    assert "Traceback" in err
+
+
+def test_import_bad_csv_prints_table_and_writes_nothing(capsys, db, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "parameter,material,stage,region,value,unit,source,confidence,notes\n"
+        "utilisation,*,*,*,abc,fraction,me,user,\n"
+        "utilisation,Dx,*,*,0.5,fraction,me,user,\n",
+        encoding="utf-8",
+    )
+    code, out_before, _ = run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "before.csv"))
+    assert code == 0
+    code, _, err = run(capsys, db, "data", "import", "csv", "parameters", str(bad))
+    assert code == 2
+    assert "not a number" in err and "did you mean 'Dy'" in err
+    assert err.strip().splitlines()[-1].startswith("error: ")
+    run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "after.csv"))
+    assert (tmp_path / "before.csv").read_text() == (tmp_path / "after.csv").read_text()
+
+
+def test_data_list_sources_and_schema(capsys, db, tmp_path):
+    code, out, _ = run(capsys, db, "data", "list")
+    assert code == 0 and "production" in out and "2024" in out
+    code, out, _ = run(capsys, db, "data", "sources", "--confidence", "assumption", "-f", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows and all(r["confidence"] == "assumption" for r in rows)
+    code, out, _ = run(capsys, db, "data", "sources")
+    assert code == 0 and "Rows by confidence" in out
+    target = tmp_path / "schema.md"
+    assert run(capsys, db, "data", "schema", "-o", str(target))[0] == 0
+    assert "## `production`" in target.read_text()
+
+
+def test_export_parquet_roundtrip(capsys, db, tmp_path):
+    import pandas as pd
+
+    target = tmp_path / "prod.parquet"
+    code, _, _ = run(capsys, db, "data", "export", "production", "--format", "parquet", "-o", str(target))
+    assert code == 0
+    df = pd.read_parquet(target)
+    assert {"source", "confidence"} <= set(df.columns)
+    assert df["source"].str.len().min() > 0
+
+
+def test_user_blocs_file(capsys, db, tmp_path):
+    blocs = tmp_path / "blocs.toml"
+    blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
+    code, out, _ = run(capsys, db, "--blocs", str(blocs), "metrics", "-m", "rare_earths", "-s", "mine", "-y",
+                       "2024", "--bloc", "quad", "-f", "json")  # fmt: skip
+    assert code == 0
+    row = json.loads(out)[0]
+    # USGS 2024: USA 45,500 + AUS 29,000 + IND 2,900 t (JPN none) of 380,000 t
+    assert row["bloc_share"] == pytest.approx((45_500 + 29_000 + 2_900) / 380_000)
+
+
+def test_console_script_exit_code(db):
+    exe = Path(sys.executable).with_name("critmin")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    proc = subprocess.run([str(exe), "--db", str(db), "metrics", "-m", "Dx"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: unknown material 'Dx'")
