@@ -85,7 +85,7 @@ def test_overview_table(capsys, db):
     ],
 )
 def test_bad_names_exit_2_with_one_line(capsys, db, args, needle):
-    code, out, err = run(capsys, db, *args)
+    code, _out, err = run(capsys, db, *args)
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
@@ -107,7 +107,7 @@ def test_import_bad_csv_prints_table_and_writes_nothing(capsys, db, tmp_path):
         "utilisation,Dx,*,*,0.5,fraction,me,user,\n",
         encoding="utf-8",
     )
-    code, out_before, _ = run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "before.csv"))
+    code, _out_before, _ = run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "before.csv"))
     assert code == 0
     code, _, err = run(capsys, db, "data", "import", "csv", "parameters", str(bad))
     assert code == 2

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY_WGI_SCALED, governance_frame, production_frame, tiny_frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import critmin
+from conftest import TINY_WGI_SCALED, governance_frame, production_frame, tiny_frames
 from critmin import metrics, names
 from critmin.chain import SupplyChain, wgi_scaled
 from critmin.errors import UnknownNameError, UserError
@@ -268,6 +268,21 @@ def test_import_reliance_bloc_nets_out_intra_bloc_trade(trade_chain: SupplyChain
     assert r["perspective"] == "framework"
 
 
+def test_import_reliance_bloc_nets_intra_bloc_part_of_member_wld_total() -> None:
+    prod, gov = tiny_frames()
+    trade = pd.DataFrame(
+        [("CHN", "JPN", 30.0), ("MYS", "JPN", 5.0), ("MYS", "USA", 2.0), ("MYS", "WLD", 7.0)],
+        columns=["exporter_iso3", "importer_iso3", "quantity_t"],
+    ).assign(material="Dy", stage="separation", year=2024)
+    chain = SupplyChain.from_frames(prod, governance=gov, trade=trade)
+    # MYS exports 7 t in total, all of it to JPN and USA, i.e. inside the framework bloc:
+    # the bloc exports 0 t. imports = CHN->JPN 30; production = MYS 10
+    # consumption = 10 + 30 - 0 = 40; NIR = 30 / 40 = 0.75 (the code gives 23 / 33 = 0.697)
+    r = one(metrics.import_reliance(chain, "framework"))
+    assert r["exports_t"] == pytest.approx(0.0)
+    assert r["net_import_reliance"] == pytest.approx(0.75)
+
+
 def test_import_reliance_no_trade_gives_empty(tiny_chain: SupplyChain) -> None:
     r = metrics.import_reliance(tiny_chain, "JPN")
     assert r.empty
@@ -305,7 +320,7 @@ def random_chains(draw: st.DrawFn) -> tuple[SupplyChain, dict[str, int]]:
     return SupplyChain.from_frames(production_frame(rows), governance=gov), sizes
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(random_chains())
 def test_properties_of_metrics(case: tuple[SupplyChain, dict[str, int]]) -> None:
     chain, sizes = case
@@ -331,7 +346,7 @@ def test_properties_of_metrics(case: tuple[SupplyChain, dict[str, int]]) -> None
             assert math.isnan(w.at[material, "hhi_wgi"])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(random_chains(), st.lists(st.sampled_from(ISO3), min_size=1, unique=True))
 def test_property_group_share_complements_nk(case: tuple[SupplyChain, dict[str, int]], group: list[str]) -> None:
     chain, _ = case

@@ -280,14 +280,20 @@ def import_reliance(
     if year is not None:
         sel = sel[sel["year"] == int(year)]
     eu_alias = {"EU"} if members >= set(chain.blocs.members("eu")) else set()
-    imp_mask = (sel["importer_iso3"].isin(members | eu_alias)) & ~sel["exporter_iso3"].isin(members)
-    exp_mask = sel["exporter_iso3"].isin(members) & ~sel["importer_iso3"].isin(members | eu_alias)
-    # an exporter's world total (WLD) already includes its bilateral rows: use it alone when present
+    inside = members | eu_alias
+    imp_mask = (sel["importer_iso3"].isin(inside)) & ~sel["exporter_iso3"].isin(members)
+    exp_mask = sel["exporter_iso3"].isin(members) & ~sel["importer_iso3"].isin(inside)
+    # A member's world total (WLD) already includes its bilateral rows: where it exists, the
+    # exports leaving the perspective are WLD minus that member's shipments to fellow members.
     exp = sel[exp_mask]
-    has_wld = exp[exp["importer_iso3"] == "WLD"].groupby([*GROUP, "exporter_iso3"]).size()
-    if len(has_wld):
-        keys = exp.set_index([*GROUP, "exporter_iso3"]).index
-        exp = exp[~keys.isin(has_wld.index) | (exp["importer_iso3"] == "WLD").to_numpy()]
+    keys = [*GROUP, "exporter_iso3"]
+    wld = exp[exp["importer_iso3"] == "WLD"].groupby(keys)["quantity_t"].sum()
+    if len(wld):
+        intra = sel[sel["exporter_iso3"].isin(members) & sel["importer_iso3"].isin(inside)]
+        intra_sum = intra.groupby(keys)["quantity_t"].sum().reindex(wld.index).fillna(0.0)
+        net_wld = (wld - intra_sum).clip(lower=0.0).rename("quantity_t").reset_index()
+        bilateral = exp[~exp.set_index(keys).index.isin(wld.index)]
+        exp = pd.concat([bilateral, net_wld], ignore_index=True)
     imports = sel[imp_mask].groupby(GROUP)["quantity_t"].sum()
     exports = exp.groupby(GROUP)["quantity_t"].sum()
     idx = imports.index.union(exports.index)

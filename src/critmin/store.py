@@ -35,7 +35,7 @@ import platformdirs
 
 from critmin import __version__
 from critmin.dataset import BASE_YEAR, build_tables, load_parameters
-from critmin.errors import DataValidationError, StoreBusyError, UserError
+from critmin.errors import DataValidationError, RowProblem, StoreBusyError, UserError
 from critmin.schema import IMPORTABLE, TABLES, Table, create_table_sql, table
 from critmin.validate import validate_frame
 
@@ -238,6 +238,8 @@ class Store:
                 con.execute(f'DELETE FROM "{name}" t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {keys})')
                 _insert(con, t, typed)
                 con.unregister("_incoming")
+                if name == "production":
+                    _check_one_unit(con, typed, origin, first_line)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -285,6 +287,26 @@ def _insert(con: duckdb.DuckDBPyConnection, t: Table, frame: pd.DataFrame) -> No
     con.unregister("_rows")
 
 
+def _check_one_unit(con: duckdb.DuckDBPyConnection, typed: pd.DataFrame, origin: str, first_line: int) -> None:
+    """After an upsert into production: one unit per (material, stage, year), or raise."""
+    mixed = con.execute(
+        "SELECT material, stage, year, string_agg(DISTINCT unit, ', ') AS units FROM production "
+        "GROUP BY material, stage, year HAVING count(DISTINCT unit) > 1"
+    ).df()
+    if mixed.empty:
+        return
+    problems = []
+    bad = {(r.material, r.stage, int(r.year)): r.units for r in mixed.itertuples()}
+    for i, r in enumerate(typed.itertuples()):
+        units = bad.get((r.material, r.stage, int(r.year)))
+        if units is not None:
+            problems.append(
+                RowProblem(first_line + i, "unit", str(r.unit), f"mixes units ({units}) in {r.material} / "
+                           f"{r.stage} / {r.year}", "use the unit already stored for that material, stage and year")
+            )  # fmt: skip
+    raise DataValidationError(origin, problems)
+
+
 def _upsert_frame(base: pd.DataFrame, new: pd.DataFrame, t: Table) -> pd.DataFrame:
     key = list(t.key)
     base_idx = base.set_index(key).index
@@ -301,6 +323,8 @@ def _read_overrides(folder: Path) -> dict[str, pd.DataFrame]:
     for f in sorted(folder.glob("*.csv")):
         name = f.stem
         t = table(name)
+        if name not in IMPORTABLE:
+            raise UserError(f"{f}: table {name!r} cannot be overridden (valid: {', '.join(IMPORTABLE)})")
         raw = read_csv_strict(f)
         typed, problems = validate_frame(raw, t)
         if problems:

@@ -92,6 +92,16 @@ def _country(name: str) -> str:
     return names.country(raw)
 
 
+def _country_or_problem(name: str, line: int, column: str, problems: list[RowProblem]) -> str | None:
+    """ISO3 for a USGS country name, or None after recording a problem with a suggestion."""
+    try:
+        return _country(name)
+    except UnknownNameError as exc:
+        h = suggest(name, exc.valid)
+        problems.append(RowProblem(line, column, name, "unknown country", f"did you mean {h[0]!r}?" if h else ""))
+        return None
+
+
 def _stage(kind: str) -> str:
     low = kind.lower()
     return "mine" if "mine" in low else "separation"
@@ -204,19 +214,8 @@ def _parse_world(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, Counter[s
         if material is None:
             skipped[rec["COMMODITY"].strip()] += 1
             continue
-        try:
-            country = _country(rec["COUNTRY"])
-        except UnknownNameError as exc:
-            h = suggest(rec["COUNTRY"], exc.valid)
-            problems.append(
-                RowProblem(
-                    line,
-                    "COUNTRY",
-                    rec["COUNTRY"],
-                    "unknown country",
-                    f"did you mean {h[0]!r}?" if h else "",
-                )
-            )
+        country = _country_or_problem(rec["COUNTRY"], line, "COUNTRY", problems)
+        if country is None:
             continue
         src = f"USGS MCS {rec.get('SOURCE', '').strip()} world data ({origin})"
         for col, year in prod_cols:
@@ -239,19 +238,8 @@ def _parse_long(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, Counter[st
         if material is None:
             skipped[rec["Commodity"].strip()] += 1
             continue
-        try:
-            country = _country(rec["Country"])
-        except UnknownNameError as exc:
-            h = suggest(rec["Country"], exc.valid)
-            problems.append(
-                RowProblem(
-                    line,
-                    "Country",
-                    rec["Country"],
-                    "unknown country",
-                    f"did you mean {h[0]!r}?" if h else "",
-                )
-            )
+        country = _country_or_problem(rec["Country"], line, "Country", problems)
+        if country is None:
             continue
         year_txt = rec["Year"].strip()
         if not year_txt.isdigit():
