@@ -588,3 +588,19 @@ def test_store_busy_after_timeout(store_copy: critmin.Store) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_import_rejects_basis_mixing_with_existing_rows(store_copy: critmin.Store, tmp_path: Path) -> None:
+    """Shipped Ga refinery rows are t of contained Ga; a 'gross' row in the same group is refused."""
+    before = store_copy.read("production")
+    bad = tmp_path / "basis.csv"
+    bad.write_text(
+        "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes\n"
+        "Ga,separation,ZAF,2024,1,t,gross,me,user,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataValidationError) as info:
+        store_copy.import_csv("production", bad)
+    assert info.value.problems[0].row == 2
+    assert "mixes units/bases" in info.value.problems[0].reason
+    pd.testing.assert_frame_equal(store_copy.read("production"), before)

@@ -288,10 +288,10 @@ def _insert(con: duckdb.DuckDBPyConnection, t: Table, frame: pd.DataFrame) -> No
 
 
 def _check_one_unit(con: duckdb.DuckDBPyConnection, typed: pd.DataFrame, origin: str, first_line: int) -> None:
-    """After an upsert into production: one unit per (material, stage, year), or raise."""
+    """After an upsert into production: one unit and basis per (material, stage, year), or raise."""
     mixed = con.execute(
-        "SELECT material, stage, year, string_agg(DISTINCT unit, ', ') AS units FROM production "
-        "GROUP BY material, stage, year HAVING count(DISTINCT unit) > 1"
+        "SELECT material, stage, year, string_agg(DISTINCT unit || ' ' || basis, ', ') AS units FROM production "
+        "GROUP BY material, stage, year HAVING count(DISTINCT unit) > 1 OR count(DISTINCT basis) > 1"
     ).df()
     if mixed.empty:
         return
@@ -300,10 +300,9 @@ def _check_one_unit(con: duckdb.DuckDBPyConnection, typed: pd.DataFrame, origin:
     for i, r in enumerate(typed.itertuples()):
         units = bad.get((r.material, r.stage, int(r.year)))
         if units is not None:
-            problems.append(
-                RowProblem(first_line + i, "unit", str(r.unit), f"mixes units ({units}) in {r.material} / "
-                           f"{r.stage} / {r.year}", "use the unit already stored for that material, stage and year")
-            )  # fmt: skip
+            reason = f"mixes units/bases ({units}) in {r.material} / {r.stage} / {r.year}"
+            hint = "use the unit and basis already stored for that material, stage and year"
+            problems.append(RowProblem(first_line + i, "unit", f"{r.unit} {r.basis}", reason, hint))
     raise DataValidationError(origin, problems)
 
 

@@ -107,13 +107,11 @@ def _stage(kind: str) -> str:
     return "mine" if "mine" in low else "separation"
 
 
-def _basis(kind: str) -> str:
-    low = kind.lower()
-    if "oxide" in low:
+def _basis(kind: str, material: str) -> str:
+    """What is counted: REO for rare earths, gross weight for graphite, else contained metal."""
+    if "oxide" in kind.lower():
         return "REO"
-    if "content" in low:
-        return "content"
-    return "gross"
+    return "gross" if material == "graphite" else "content"
 
 
 def _number(text: str) -> float | None:
@@ -195,7 +193,7 @@ def _emit(
             year=str(year),
             quantity=str(num * factor),
             unit="t",
-            basis=_basis(kind),
+            basis=_basis(kind, material),
             source=source,
             confidence="read",
             notes=notes.strip(),
