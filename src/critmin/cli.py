@@ -177,15 +177,16 @@ def overview(
     bn = df["bottleneck_stage"].dropna()
     if len(bn):
         out.print(f"Bottleneck stage (highest governance-weighted HHI): [bold]{bn.iloc[0]}[/bold]")
-    units = ", ".join(f"{r.stage}: t {b}" for r, b in zip(df.itertuples(), _bases(chain, mid, y), strict=True))
+    units = ", ".join(
+        f"{r.stage}: t {b}" for r, b in zip(df.itertuples(), _bases(chain, mid, y, list(df["stage"])), strict=True)
+    )
     out.print(f"World totals in {units}. Sources: `critmin data sources`.")
 
 
-def _bases(chain: SupplyChain, material: str, year: int) -> list[str]:
-    df = chain.select(material, None, year)
-    order = metrics.concentration(chain, material=material, year=year)["stage"]
-    by = df.groupby("stage")["basis"].first()
-    return [str(by.get(s, "")) for s in order]
+def _bases(chain: SupplyChain, material: str, year: int, stages: list[str]) -> list[str]:
+    """The basis (REO, metal, NdFeB, ...) of each stage's tonnages, in the order given."""
+    by = chain.select(material, None, year).groupby("stage")["basis"].first()
+    return [str(by.get(s, "")) for s in stages]
 
 
 @app.command(name="metrics")

@@ -101,10 +101,6 @@ def production_shares(
     return out.reset_index(drop=True)
 
 
-def _shares(chain: SupplyChain, material: str | None, stage: str | None, year: int | None) -> pd.DataFrame:
-    return production_shares(chain, material, stage, year)
-
-
 def _named(shares: pd.DataFrame) -> pd.DataFrame:
     return shares[shares["country_iso3"] != RESIDUAL]
 
@@ -126,7 +122,7 @@ def hhi(
     year: int | None = None,
 ) -> pd.DataFrame:
     """Herfindahl-Hirschman index on the 0-10,000 scale (named countries only)."""
-    s = _shares(chain, material, stage, year)
+    s = production_shares(chain, material, stage, year)
     out = _per_group(s)
     named = _named(s)
     out["hhi"] = (named.assign(sq=(100 * named["share"]) ** 2).groupby(GROUP)["sq"].sum()).reindex(out.index)
@@ -141,7 +137,7 @@ def top_k_share(
     year: int | None = None,
 ) -> pd.DataFrame:
     """Top-1 country and share, and the combined share of the top ``k``."""
-    s = _shares(chain, material, stage, year)
+    s = production_shares(chain, material, stage, year)
     out = _per_group(s)
     named = _named(s).sort_values([*GROUP, "share"], ascending=[True, True, True, False])
     first = named.groupby(GROUP).head(1).set_index(GROUP)
@@ -161,7 +157,7 @@ def group_share(
 ) -> pd.DataFrame:
     """Combined share of a set of countries (a country, a bloc, or any list)."""
     members = set(chain.expand(countries))
-    s = _shares(chain, material, stage, year)
+    s = production_shares(chain, material, stage, year)
     out = _per_group(s)
     sel = s[s["country_iso3"].isin(members)]
     out[column] = sel.groupby(GROUP)["share"].sum().reindex(out.index).fillna(0.0)
@@ -239,9 +235,10 @@ def hhi_wgi(
     ``wgi_coverage`` is the share of named output whose country has WGI data;
     below 1 means the value omits those countries (never a silent zero).
     """
-    s = _named(_shares(chain, material, stage, year)).copy()
+    shares = production_shares(chain, material, stage, year)
+    out = _per_group(shares)
+    s = _named(shares).copy()
     s["wgi_scaled"] = chain.wgi_scaled_of(s["country_iso3"])
-    out = _per_group(_shares(chain, material, stage, year))
     have = s[s["wgi_scaled"].notna()]
     out["hhi_wgi"] = (
         have.assign(term=have["share"] ** 2 * have["wgi_scaled"]).groupby(GROUP)["term"].sum().reindex(out.index)
