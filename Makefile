@@ -1,5 +1,5 @@
 # critmin: two commands on a fresh machine.
-#   make run   create .venv, install, build the database from the shipped data, run the main job
+#   make run   create .venv, install, build the database from the shipped data, run the April 2025 scenario
 #   make test  create .venv with test extras, run pytest, ruff and mypy
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,7 +23,7 @@ $(STAMP_TEST): $(BIN)/python pyproject.toml
 
 run: $(STAMP_RUN)
 	$(BIN)/critmin data build
-	$(BIN)/critmin overview
+	$(BIN)/critmin run apr2025-heavy-ree
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest

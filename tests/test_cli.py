@@ -160,3 +160,80 @@ def test_console_script_exit_code(db):
     proc = subprocess.run([str(exe), "--db", str(db), "metrics", "-m", "Dx"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown material 'Dx'")
+
+
+# -- scenarios and runs -------------------------------------------------------------------------
+
+
+def test_scenarios_list_and_show(capsys, db):
+    code, out, _ = run(capsys, db, "scenarios", "list", "-f", "json")
+    assert code == 0
+    names = {r["name"] for r in json.loads(out)}
+    assert {"apr2025-heavy-ree", "ga-ge-ban-us", "china-embargo-framework-12m"} <= names
+    code, out, err = run(capsys, db, "scenarios", "show", "apr2025-heavy-ree")
+    assert code == 0 and "Announcement No. 18" in out and "valid scenario" in err
+    code, out, _ = run(capsys, db, "scenarios", "show", "ga-ge-ban-us", "--format", "json")
+    assert json.loads(out)["disruption"][0]["targets"] == ["USA"]
+
+
+def test_scenarios_new_writes_a_runnable_template(capsys, db, tmp_path):
+    path = tmp_path / "mine.toml"
+    code, _, _ = run(capsys, db, "scenarios", "new", "mine", "--out", str(path))
+    assert code == 0 and path.exists()
+    code, _, err = run(capsys, db, "scenarios", "new", "mine", "--out", str(path))
+    assert code == 2 and "exists" in err
+    code, out, _ = run(capsys, db, "run", str(path), "--no-save", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["scenario"] == "mine" and doc["summary"]
+
+
+def test_run_json_contract_and_storage(capsys, db, tmp_path):
+    code, out, _ = run(capsys, db, "run", "ga-ge-ban-us", "--format", "json", "--out", str(tmp_path / "res"))
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["run_id"].startswith("ga-ge-ban-us-")
+    keys = {"material", "region", "demand_t", "delivered_t", "shortfall_t", "months_short"}
+    assert all(keys <= set(r) for r in doc["summary"])
+    assert all(keys | {"month"} <= set(r) for r in doc["by_month"])
+    us = next(r for r in doc["summary"] if r["material"] == "Ga" and r["region"] == "USA")
+    assert us["shortfall_t"] > 0 and us["delivered_t"] + us["shortfall_t"] == pytest.approx(us["demand_t"])
+    # by_month adds up to the summary
+    months = [r for r in doc["by_month"] if r["material"] == "Ga" and r["region"] == "USA"]
+    assert sum(r["shortfall_t"] for r in months) == pytest.approx(us["shortfall_t"])
+    assert sum(r["months_short"] for r in months) == us["months_short"]
+    for f in ("summary.csv", "by_month.csv", "results.parquet", "dataset.parquet", "run.json"):
+        assert (tmp_path / "res" / f).exists()
+    code, out, _ = run(capsys, db, "runs", "-f", "json")
+    stored = json.loads(out)
+    assert any(
+        r["run_id"] == doc["run_id"] and r["engine"] == "fast" and len(r["scenario_sha256"]) == 64 for r in stored
+    )
+
+
+def test_run_table_says_who_runs_short(capsys, db):
+    code, out, _ = run(capsys, db, "run", "china-embargo-framework-12m", "--mode", "coordinated", "--no-save")
+    assert code == 0
+    assert "coordinated mode" in out and "JPN" in out and "USA" in out and "peak price index" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "ga-ge-ban-usa"], "did you mean 'ga-ge-ban-us'"),
+        (["run", "ga-ge-ban-us", "--engine", "gpu"], "unknown engine 'gpu'"),
+        (["run", "ga-ge-ban-us", "--mode", "solo"], "unknown mode 'solo'"),
+    ],
+)
+def test_run_bad_arguments(capsys, db, args, needle):
+    code, out, err = run(capsys, db, *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_invalid_scenario_file_one_line(capsys, db, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nstart = "2026-01"\nmonths = 12\n[[disruption]]\nexporter = "CHN"\nmaterials = ["Dy"]\n'
+                   'stages = ["magnet"]\ntargets = ["all"]\nseverity = 2\nstart = "2026-01"\nmonths = 3\n')  # fmt: skip
+    code, _, err = run(capsys, db, "run", str(bad))
+    assert code == 2
+    assert err.strip() == f"error: {bad}:9: disruption[0].severity: Input should be less than or equal to 1"

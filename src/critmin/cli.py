@@ -26,7 +26,7 @@ from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
 
 app = typer.Typer(
-    help="critmin: critical-mineral supply-chain security (chain map, concentration metrics).",
+    help="critmin: critical-mineral supply-chain security (chain map, metrics, disruption scenarios).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -372,6 +372,136 @@ def import_usgs(
     n = store.import_frame("production", rows, str(file))
     note = f"; skipped {sum(skipped.values())} rows of {len(skipped)} unmodelled commodities" if skipped else ""
     out.print(f"imported {n:,} production rows from {file}{note}")
+
+
+# -- scenarios and runs -------------------------------------------------------
+scen_app = typer.Typer(help="The built-in scenario library and scenario files.", no_args_is_help=True)
+app.add_typer(scen_app, name="scenarios")
+
+
+@scen_app.command("list")
+def scenarios_list(fmt: FORMAT = "table") -> None:
+    """List the built-in scenarios."""
+    from critmin.scenario import builtin_names, load_scenario
+
+    rows = []
+    for name in builtin_names():
+        s = load_scenario(name)
+        rows.append(
+            {
+                "name": name,
+                "start": s.start,
+                "months": s.months,
+                "mode": s.mode,
+                "events": len(s.disruption) + len(s.outage),
+                "description": s.description.split(". ")[0].strip(),
+            }
+        )
+    emit(pd.DataFrame(rows), fmt, title="built-in scenarios (critmin scenarios show NAME)")
+
+
+@scen_app.command("show")
+def scenarios_show(
+    scenario: Annotated[str, typer.Argument(help="Built-in name or TOML file.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="toml | json")] = "toml",
+) -> None:
+    """Validate a scenario and print it (TOML text, or the validated JSON)."""
+    from critmin.scenario import builtin_names, builtin_text, load_scenario
+
+    s = load_scenario(scenario)
+    if fmt == "json":
+        print(json.dumps(s.model_dump(mode="json"), indent=2))
+        return
+    if fmt != "toml":
+        raise UserError(f"unknown format {fmt!r} (valid: toml, json)")
+    text = builtin_text(scenario) if scenario in builtin_names() else Path(scenario).read_text(encoding="utf-8")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    err.print(f"# valid scenario {s.name!r}: {len(s.disruption)} disruption(s), {len(s.outage)} outage(s), "
+              f"{len(s.stockpile)} stockpile(s); sha256 {s.digest()[:12]}")  # fmt: skip
+
+
+@scen_app.command("new")
+def scenarios_new(
+    name: Annotated[str, typer.Argument(help="Scenario name; the file is NAME.toml unless --out is given.")],
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented scenario template that runs as written."""
+    from critmin.scenario import parse_scenario, template
+
+    path = out_file or Path(f"{name}.toml")
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; use --force to overwrite")
+    text = template(name, str(path))
+    parse_scenario(text, str(path))  # the template must itself be valid
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}: edit it, then `critmin run {path}`")
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file.")],
+    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    mode: Annotated[str | None, typer.Option("--mode", help="market | coordinated (default: the scenario's)")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write CSV/Parquet/JSON results here.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Store the run in the database.")] = True,
+) -> None:
+    """Run a scenario month by month: who runs short of what, when, by how much, at what price."""
+    from critmin.engine import run_scenario
+    from critmin.scenario import load_scenario
+
+    if engine not in ("fast", "lp"):
+        raise UserError(f"unknown engine {engine!r} (valid: fast, lp)")
+    if mode is not None and mode not in ("market", "coordinated"):
+        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")
+    if fmt not in ("table", "json"):
+        raise UserError(f"unknown format {fmt!r} (valid: table, json)")
+    s = load_scenario(scenario)
+    store = _store()
+    store.ensure_built()
+    chain = SupplyChain.from_store(store, blocs_file=state.blocs_file)
+    meta = store.read("meta")
+    sha = dict(zip(meta["key"], meta["value"], strict=True)).get("data_sha256", "")
+    res = run_scenario(s, chain, engine=engine, mode=mode, data_sha256=sha)
+    if save:
+        res.save(store)
+    if out_dir is not None:
+        _write_run(res, out_dir)
+    if fmt == "json":
+        print(json.dumps(res.to_json(), indent=2))
+        return
+    summ = res.summary()
+    short = summ[summ["shortfall_t"] > 0]
+    title = (f"{s.name}: {s.start} + {s.months} months, {res.mode} mode, {engine} engine: "
+             f"{len(short)} material-region pairs run short")  # fmt: skip
+    if short.empty:
+        out.print(f"{title}\nno shortfall in any region")
+    else:
+        emit(short.head(top) if top else short, "table", title=title)
+    peaks = res.dataset["price_index"].max("month").to_series()
+    out.print("peak price index: " + ", ".join(f"{m} {v:.2f}" for m, v in peaks.items()))
+    for n in res.notes:
+        out.print(f"[dim]note: {n}[/dim]")
+    out.print(f"run id {res.run_id}" + (" (stored)" if save else "") + (f"; files in {out_dir}" if out_dir else ""))
+
+
+def _write_run(res: Any, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res.summary().to_csv(out_dir / "summary.csv", index=False)
+    res.by_month().to_csv(out_dir / "by_month.csv", index=False)
+    res.tidy().to_parquet(out_dir / "results.parquet", index=False)
+    res.dataset.to_dataframe().reset_index().to_parquet(out_dir / "dataset.parquet", index=False)
+    (out_dir / "run.json").write_text(json.dumps(res.to_json(), indent=2), encoding="utf-8")
+
+
+@app.command("runs")
+def runs_cmd(fmt: FORMAT = "table") -> None:
+    """List the runs stored in the database."""
+    from critmin.results import load_runs
+
+    emit(load_runs(_store()), fmt, title="stored runs")
 
 
 # -- entry point ------------------------------------------------------------

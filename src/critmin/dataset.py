@@ -520,6 +520,28 @@ def _demand_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) 
                         notes=f"formula: NdFeB {qs:,.1f} t x {content * 100:g} wt% {el}")  # fmt: skip
 
 
+def _consumption_rows(out: _Rows, p: Params, production: pd.DataFrame) -> None:
+    """Demand for materials outside the magnet chain, from apparent-consumption parameters:
+    the named region's figure, and (for gallium) the rest of world refinery output in ROW."""
+    y = BASE_YEAR
+    prm = p.frame[p.frame.parameter == "apparent_consumption"]
+    for r in prm.itertuples():
+        mat, region, q = str(r.material), str(r.region), float(r.value)
+        out.add(material=mat, region=region, sector="electronics", year=y, demand_t_per_yr=q, basis="content",
+                source=str(r.source), confidence=str(r.confidence),
+                notes=f"{r.notes}; sector taken as electronics (assumption: no sector split in the pack)")  # fmt: skip
+        world = production[(production.material == mat) & (production.country_iso3 == "WLD") & (production.year == y)]
+        if mat == "Ga" and len(world):
+            flag = p.get("gallium_row_is_rest_of_world", mat, "end_use", "ROW")
+            w = float(world.quantity.iloc[0])
+            if flag:
+                out.add(material=mat, region="ROW", sector="electronics", year=y, demand_t_per_yr=w - q,
+                        basis="content", source="derived from USGS MCS2026 world refinery output",
+                        confidence="derived",
+                        notes=f"formula: world primary output {w:,.0f} t - {region} {q:,.0f} t "
+                        "(assumption gallium_row_is_rest_of_world)")  # fmt: skip
+
+
 def _capacity_rows(prod: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Capacity = base-year output / utilisation (an assumption a user can override)."""
     base = prod[(prod.year == BASE_YEAR) & (prod.unit == "t") & (prod.country_iso3 != "WLD")]
@@ -642,6 +664,7 @@ def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFra
     production = prod.frame(pcols)
     dem = _Rows()
     _demand_rows(dem, p, ree)
+    _consumption_rows(dem, p, production)
     demand = dem.frame(
         [
             "material",

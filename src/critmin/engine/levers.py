@@ -1,0 +1,318 @@
+"""A scenario compiled onto a network: event masks and batched numbers.
+
+Every number that a Monte Carlo draw may change (severity, start, duration, capacity lost,
+stockpile size, elasticities, ...) is an array with a leading batch axis ``B``; masks (which
+materials, stages and regions an event touches) are shared by the batch. :func:`compile_scenario`
+gives ``B = 1``; :func:`stack` joins compiled variants of one scenario structure.
+
+Example
+-------
+>>> from critmin.scenario import load_scenario
+>>> lv = compile_scenario(load_scenario("china-embargo-framework-12m"), net)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from critmin import names
+from critmin.dataset import SECTORS
+from critmin.engine.network import Network, region_of
+from critmin.errors import UnknownNameError, UserError
+from critmin.scenario import Scenario, expand_targets, month_index
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: assumptions used when a scenario does not set them (documented in docs/engine.md)
+DEFAULT_ELASTICITY = {s: (0.0 if s == "defence" else -0.1) for s in SECTORS}
+DEFAULT_RAMP_SHARE_PER_MONTH = 0.02
+DEFAULT_RESTOCK_MONTHS = 6.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A timed event: per-group masks, batched start offset (months from the scenario start),
+    duration and size (severity or capacity lost)."""
+
+    group_mask: tuple[BoolArray, ...]  # per group: (M, K, R) (for disruptions R = targets)
+    start: Array  # (B,)
+    months: Array  # (B,)
+    size: Array  # (B,)
+    foreign_content: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class StockpileSpec:
+    group: int
+    material: int
+    stage: int
+    holder: int
+    tonnes: Array  # (B,)
+    max_release: Array  # (B,)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    group: int
+    mask: BoolArray  # (M, K, R)
+    capacity: Array  # (B,) t/month
+    start: Array  # (B,)
+    ramp_months: Array  # (B,)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Levers:
+    """A batch of scenario variants on one network."""
+
+    batch: int
+    months: int
+    start_month: int
+    mode: str
+    exporter: int  # region index of the restricting exporter (CHN if none)
+    coalition: BoolArray  # (R,)
+    priority: NDArray[np.int_]  # (S,)
+    disruptions: tuple[Event, ...]
+    outages: tuple[Event, ...]
+    stockpiles: tuple[StockpileSpec, ...]
+    projects: tuple[ProjectSpec, ...]
+    ramp_share: tuple[Array, ...]  # per group (B, K, R)
+    inv_months: tuple[Array, ...]  # per group (M, K, R)
+    elasticity: Array  # (B, S)
+    substitution: Array  # (B, S)
+    recycling: Array  # (B, S)
+    growth: Array  # (B,) per year, fraction
+    price_cap: Array  # (B,)
+    restock_months: float = DEFAULT_RESTOCK_MONTHS
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _b(x: float) -> Array:
+    return np.array([float(x)])
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def facility_id(name: str) -> str:
+    """Stable id of a facility in the data's facility list.
+
+    >>> facility_id("Lynas Malaysia (LAMP) - light RE separation")
+    'lynas-malaysia-lamp-light-re-separation'
+    """
+    return _SLUG.sub("-", name.lower()).strip("-")
+
+
+def facility_share(facility: str) -> tuple[str, str, float, str]:
+    """(country, stage, share of the country's listed operating capacity at that stage, note)."""
+    from critmin.dataset import read_pack
+
+    fac = read_pack("facilities")
+    fac = fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
+    hit = fac[fac["fid"] == facility]
+    if hit.empty:
+        raise UnknownNameError("facility", facility, fac["fid"])
+    row = hit.iloc[0]
+    try:
+        stage = names.stage(str(row["stage"]))
+    except UnknownNameError:
+        raise UserError(f"facility {facility!r} has stage {row['stage']!r}, which the engine does not model") from None
+    peers = fac[
+        (fac["country_iso3"] == row["country_iso3"])
+        & (fac["stage"] == row["stage"])
+        & (fac["unit"] == row["unit"])
+        & (fac["status"].astype(str).str.startswith("operating"))
+    ]
+    total = float(peers["capacity"].astype(float).sum())
+    share = float(row["capacity"]) / total if total > 0 else 1.0
+    note = (
+        f"facility {facility}: {float(row['capacity']):,.0f} {row['unit']} of {total:,.0f} listed operating "
+        f"in {row['country_iso3']} at {stage} (share {share:.3f})"
+    )
+    return str(row["country_iso3"]), stage, min(share, 1.0), note
+
+
+def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None = None) -> Levers:
+    """Compile one scenario (batch of one) onto ``net``."""
+    blocs = blocs or names.default_blocs()
+    regions = net.regions
+    R = len(regions)
+    r_index = {r: i for i, r in enumerate(regions)}
+    first = month_index(scenario.start)
+    notes: list[str] = list(net.skipped)
+    simulated = set(net.materials)
+
+    def offset(month: str) -> float:
+        return float(month_index(month) - first)
+
+    def materials_mask(
+        mats: Sequence[str], stage_names: Sequence[str] | None, rmask: BoolArray
+    ) -> tuple[BoolArray, ...]:
+        out = []
+        for g in net.groups:
+            m = np.array([(not mats) or x in mats for x in g.materials])
+            k = np.array([stage_names is None or s in stage_names for s in g.stages])
+            out.append(m[:, None, None] & k[None, :, None] & rmask[None, None, :])
+        return tuple(out)
+
+    exporters = {d.exporter for d in scenario.disruption}
+    if len(exporters) > 1:
+        raise UserError(
+            f"disruptions by more than one exporter ({', '.join(sorted(exporters))}): the allocation "
+            "handles one restricting exporter per scenario; run them as separate scenarios"
+        )
+    exporter_code = next(iter(exporters)) if exporters else "CHN"
+    exp_region = region_of(exporter_code, regions)
+    if exp_region != exporter_code:
+        notes.append(f"exporter {exporter_code} is simulated as region {exp_region}")
+    exporter = r_index[exp_region]
+
+    disruptions = []
+    for i, d in enumerate(scenario.disruption):
+        missing = [m for m in d.materials if m not in simulated]
+        if missing:
+            notes.append(f"disruption[{i}]: {', '.join(missing)} not simulated (no demand or production data)")
+        tmask = np.zeros(R, dtype=bool)
+        for t in expand_targets(d.targets, blocs):
+            if t == "all":
+                tmask[:] = True
+            else:
+                reg = region_of(t, regions)
+                if reg != t:
+                    notes.append(f"disruption[{i}]: target {t} is simulated as region {reg}")
+                tmask[r_index[reg]] = True
+        tmask[exporter] = False
+        disruptions.append(
+            Event(
+                materials_mask(d.materials, d.stages, tmask),
+                _b(offset(d.start)),
+                _b(d.months),
+                _b(d.severity),
+                d.foreign_content,
+                f"disruption[{i}]",
+            )
+        )
+
+    outages = []
+    for i, o in enumerate(scenario.outage):
+        if o.facility is not None:
+            country, stage, share, note = facility_share(o.facility)
+            notes.append(f"outage[{i}]: {note}")
+            reg, stages, size = region_of(country, regions), [stage], o.capacity_lost * share
+        else:
+            assert o.region is not None and o.stage is not None
+            reg, stages, size = region_of(o.region, regions), [o.stage], o.capacity_lost
+            if reg != o.region:
+                notes.append(f"outage[{i}]: {o.region} is simulated as region {reg} (whole region affected)")
+        rmask = np.zeros(R, dtype=bool)
+        rmask[r_index[reg]] = True
+        outages.append(
+            Event(
+                materials_mask(o.materials, stages, rmask),
+                _b(offset(o.start)),
+                _b(o.months),
+                _b(size),
+                label=f"outage[{i}]",
+            )
+        )
+
+    stockpiles = []
+    for i, s in enumerate(scenario.stockpile):
+        if s.material not in simulated:
+            notes.append(f"stockpile[{i}]: {s.material} not simulated; ignored")
+            continue
+        gi, mi = net.locate(s.material)
+        g = net.groups[gi]
+        if s.stage not in g.stages:
+            raise UserError(
+                f"stockpile[{i}]: {s.material} has no {s.stage} stage in the data (stages: {', '.join(g.stages)})"
+            )
+        stockpiles.append(
+            StockpileSpec(
+                gi,
+                mi,
+                g.stages.index(s.stage),
+                r_index[region_of(s.holder, regions)],
+                _b(s.tonnes),
+                _b(s.max_release_t_per_month),
+                f"stockpile[{i}]",
+            )
+        )
+
+    projects = []
+    for i, p in enumerate(scenario.project):
+        rmask = np.zeros(R, dtype=bool)
+        rmask[r_index[region_of(p.region, regions)]] = True
+        for gi, mask in enumerate(materials_mask(p.materials, [p.stage], rmask)):
+            if mask.any():
+                projects.append(
+                    ProjectSpec(
+                        gi, mask, _b(p.capacity_t_per_yr / 12), _b(offset(p.start)), _b(p.ramp_months), f"project[{i}]"
+                    )
+                )
+
+    ramp = []
+    for g in net.groups:
+        arr = np.full((1, len(g.stages), R), DEFAULT_RAMP_SHARE_PER_MONTH)
+        for ramp_rule in scenario.ramp_up:  # later rules override earlier ones
+            k = np.array([ramp_rule.stage == "*" or s == ramp_rule.stage for s in g.stages])
+            r = np.array([ramp_rule.region == "*" or region_of(ramp_rule.region, regions) == x for x in regions])
+            arr[0][k[:, None] & r[None, :]] = ramp_rule.share_per_month
+        ramp.append(arr)
+
+    inv = []
+    for g in net.groups:
+        arr = g.inv_months.copy()
+        for rule in scenario.inventory:
+            m = np.array([rule.material == "*" or x == rule.material for x in g.materials])
+            holder = [*g.stages[1:], "end_use"]
+            k = np.array([rule.stage == "*" or h == rule.stage for h in holder])
+            r = np.array([rule.region == "*" or region_of(rule.region, regions) == x for x in regions])
+            arr[m[:, None, None] & k[None, :, None] & r[None, None, :]] = rule.months_of_use
+        inv.append(arr)
+
+    dr = scenario.demand
+    el = np.array([[dr.elasticity.get(s, DEFAULT_ELASTICITY[s]) for s in SECTORS]])
+    sub = np.array([[dr.substitution.get(s, 0.0) for s in SECTORS]])
+    rec = np.array([[dr.recycling.get(s, 0.0) for s in SECTORS]])
+    if np.any(sub + rec > 1):
+        raise UserError("demand: substitution + recycling exceed 1 for a sector")
+    coalition = np.zeros(R, dtype=bool)
+    for c in blocs.members(scenario.coalition):
+        coalition[r_index[region_of(c, regions)]] = True
+    return Levers(
+        batch=1,
+        months=scenario.months,
+        start_month=first,
+        mode=scenario.mode,
+        exporter=exporter,
+        coalition=coalition,
+        priority=np.array([scenario.sector_priority(s) for s in SECTORS]),
+        disruptions=tuple(disruptions),
+        outages=tuple(outages),
+        stockpiles=tuple(stockpiles),
+        projects=tuple(projects),
+        ramp_share=tuple(ramp),
+        inv_months=tuple(inv),
+        elasticity=el,
+        substitution=sub,
+        recycling=rec,
+        growth=_b(dr.growth_pct_per_yr / 100),
+        price_cap=_b(dr.price_index_cap),
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def with_mode(levers: Levers, mode: str) -> Levers:
+    """The same levers under another allocation mode."""
+    if mode not in ("market", "coordinated"):
+        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")
+    return replace(levers, mode=mode)

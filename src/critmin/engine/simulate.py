@@ -1,0 +1,348 @@
+"""Monthly time stepping shared by both engines.
+
+Each month, for each material group and each stage boundary (product of stage k offered to the
+buyers of stage k+1, or to end use after the last stage): producers offer this month's output
+plus what they could not sell before; buyers order what they need to run plus a sixth of their
+inventory gap; the market clears (:mod:`critmin.engine.clearing` or :mod:`critmin.engine.lp`);
+buyers use receipts and inventory, then their government stockpile; stage k+1's output follows
+through its conversion factor. After the last boundary the price index is set from the world fill
+rate and feeds the next month's demand and capacity ramp-up. The model is written out in
+``docs/engine.md``.
+
+Example
+-------
+>>> from critmin.engine import run_scenario
+>>> from critmin.scenario import load_scenario
+>>> res = run_scenario(load_scenario("lynas-malaysia-outage-6m"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from critmin.engine import clearing, lp
+from critmin.engine.levers import Levers, StockpileSpec
+from critmin.engine.network import Group, Network
+from critmin.errors import UserError
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The three allocation kernels an engine provides."""
+
+    clear: Callable[..., Array]
+    sales: Callable[..., tuple[Array, Array]]
+    priority: Callable[..., Array]
+
+
+ENGINES: dict[str, Kernels] = {
+    "fast": Kernels(clearing.clear_market, clearing.restricted_sales, clearing.priority_fill),
+    "lp": Kernels(lp.clear_market_lp, lp.restricted_sales_lp, lp.priority_fill_lp),
+}
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Arrays of one material group: batch B, months T, materials M, stages K, regions R, sectors S."""
+
+    demand: Array  # (B, T, M, R, S) end-use demand after demand response
+    delivered: Array  # (B, T, M, R, S)
+    production: Array  # (B, T, M, K, R) output of each stage
+    capacity: Array  # (B, T, M, K, R) effective capacity
+    inventory: Array  # (B, T, M, K, R) commercial stock of product k held by its buyers (end of month)
+    unsold: Array  # (B, T, M, K, R) producers' unsold stock of product k (end of month)
+    stockpile: Array  # (B, T, M, K, R) government stockpile of product k by holder (end of month)
+    received: Array  # (B, T, M, K, R) product k delivered to buyers in each region
+    ordered: Array  # (B, T, M, K, R) product k ordered by buyers in each region
+    exporter_flow: Array  # (B, T, M, K, R) product k received from the restricted pool
+    price: Array  # (B, T, M) price index (1 = base year)
+
+
+def _div(a: Array, b: Array) -> Array:
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return np.divide(a, b, out=np.zeros(a.shape), where=b > 0)
+
+
+def _active(start: Array, months: Array, t: int) -> Array:
+    return ((start <= t) & (t < start + months)).astype(float)
+
+
+def simulate(net: Network, lv: Levers, engine: str = "fast") -> tuple[GroupResult, ...]:
+    """Run every material group of ``net`` under the batch of levers ``lv``."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
+    kern = ENGINES[engine]
+    return tuple(_simulate_group(net, gi, g, lv, kern) for gi, g in enumerate(net.groups))
+
+
+def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) -> GroupResult:
+    M, K, R = g.base_out.shape
+    S = len(net.sectors)
+    B, T = lv.batch, lv.months
+    coordinated = lv.mode == "coordinated"
+    part = np.flatnonzero(lv.coalition)
+    merge = coordinated and part.size >= 1
+    others_mask = np.ones(R, dtype=bool)
+    others_mask[lv.exporter] = False
+    inv_target = lv.inv_months[gi] * g.need0  # (M, K, R)
+    stock = np.broadcast_to(inv_target, (B, M, K, R)).copy()
+    unsold = np.zeros((B, M, K, R))
+    ramp_extra = np.zeros((B, M, K, R))
+    price = np.ones((B, M))
+    specs = [s for s in lv.stockpiles if s.group == gi]
+    levels = [s.tonnes.astype(float).copy() for s in specs]
+    dem0_total = g.demand0.sum((1, 2))  # (M,)
+    dem0_sector = g.demand0.sum(1)  # (M, S)
+    el_bar = _div((lv.elasticity[:, None, :] * dem0_sector[None]).sum(-1), dem0_total[None])  # (B, M)
+    projects = [p for p in lv.projects if p.group == gi]
+
+    out = {
+        name: np.zeros(shape)
+        for name, shape in (
+            ("demand", (B, T, M, R, S)),
+            ("delivered", (B, T, M, R, S)),
+            ("production", (B, T, M, K, R)),
+            ("capacity", (B, T, M, K, R)),
+            ("inventory", (B, T, M, K, R)),
+            ("unsold", (B, T, M, K, R)),
+            ("stockpile", (B, T, M, K, R)),
+            ("received", (B, T, M, K, R)),
+            ("ordered", (B, T, M, K, R)),
+            ("exporter_flow", (B, T, M, K, R)),
+            ("price", (B, T, M)),
+        )
+    }
+
+    for t in range(T):
+        # demand after last month's price, growth, substitution and recycling
+        growth = (1 + lv.growth) ** (t / 12)  # (B,)
+        mult = price[:, :, None] ** lv.elasticity[:, None, :] * (1 - lv.substitution - lv.recycling)[:, None, :]
+        dem = g.demand0[None] * growth[:, None, None, None] * mult[:, :, None, :]  # (B, M, R, S)
+        need_end = dem.sum(-1)
+        level = _div(need_end.sum(-1), dem0_total[None])  # (B, M)
+
+        # capacity: outages, projects; target output follows demand plus ramp-up
+        lost = np.zeros((B, M, K, R))
+        for ev in lv.outages:
+            act = _active(ev.start, ev.months, t) * ev.size
+            lost = np.maximum(lost, act[:, None, None, None] * ev.group_mask[gi])
+        proj = np.zeros((B, M, K, R))
+        for p in projects:
+            frac = np.where(
+                t >= p.start,
+                np.minimum(1.0, _div(t - p.start + 1, np.maximum(p.ramp_months, 0)) + (p.ramp_months <= 0)),
+                0.0,
+            )
+            proj = proj + (frac * p.capacity)[:, None, None, None] * p.mask
+        cap_t = g.capacity[None] * (1 - lost) + proj
+        target = np.minimum(cap_t, g.base_out[None] * level[:, :, None, None] + ramp_extra + proj)
+
+        # restrictions in force this month: severity per (material, stage, target region)
+        sev = np.zeros((B, M, K, R))
+        foreign: NDArray[np.bool_] = np.zeros((B, M, K), dtype=bool)
+        for ev in lv.disruptions:
+            act = _active(ev.start, ev.months, t)
+            sev = np.maximum(sev, (act * ev.size)[:, None, None, None] * ev.group_mask[gi])
+            if ev.foreign_content:
+                touched: NDArray[np.bool_] = np.any(ev.group_mask[gi], axis=-1)
+                foreign |= (act[:, None, None] > 0) & touched[None]
+
+        produced = target[:, :, 0, :]
+        content = np.zeros((B, M, R))
+        for k in range(K):
+            last = k == K - 1
+            supply = produced + unsold[:, :, k]
+            need = need_end if last else _div(target[:, :, k + 1], g.yield_[None, :, k + 1, None])
+            restock = np.maximum(0.0, inv_target[None, :, k] - stock[:, :, k]) / lv.restock_months
+            orders = need + restock
+            sev_k = sev[:, :, k]
+            targeted = sev_k > 0
+            rho = np.zeros((B, M, R))
+            rho[..., lv.exporter] = 1.0
+            if k > 0:
+                rho = np.where(foreign[:, :, k, None] & others_mask, content, rho)
+            se = (rho * supply).sum(-1)
+            so = ((1 - rho) * supply).sum(-1)
+            # a target may buy (1 - severity) of its pro-rata share of the restricted pool
+            cap_u = (1 - sev_k) * se[..., None] * _div(orders, orders.sum(-1, keepdims=True))
+            if merge:
+                d_m, u_m, tg_m = _merge(orders, cap_u, targeted, part)
+                y_m = kern.clear(se, so, d_m, u_m, tg_m)
+                e_m, _ = kern.sales(se, so, y_m, u_m, tg_m)
+                y = _unmerge(y_m, orders, part)
+                e = _unmerge(e_m, orders, part)
+            else:
+                y = kern.clear(se, so, orders, cap_u, targeted)
+                e, _ = kern.sales(se, so, y, cap_u, targeted)
+            o = y - e
+            content = _div(e, y)
+            sold = rho * supply * _div(e.sum(-1), se)[..., None] + (1 - rho) * supply * _div(o.sum(-1), so)[..., None]
+            unsold[:, :, k] = np.maximum(supply - sold, 0.0)
+            out["production"][:, t, :, k] = produced
+            out["received"][:, t, :, k] = y
+            out["ordered"][:, t, :, k] = orders
+            out["exporter_flow"][:, t, :, k] = e
+
+            avail = y + stock[:, :, k]
+            if last and coordinated:
+                delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern)
+            else:
+                use = np.minimum(need, avail)
+                stock[:, :, k] = avail - use
+                use = use + _release(specs, levels, k, need - use, lv.coalition if coordinated else None)
+                if last:
+                    delivered = dem * _div(use, need_end)[..., None]
+                else:
+                    produced = use * g.yield_[None, :, k + 1, None]
+        out["demand"][:, t] = dem
+        out["delivered"][:, t] = delivered
+        out["capacity"][:, t] = cap_t
+        out["inventory"][:, t] = stock
+        out["unsold"][:, t] = unsold
+        for s, lvl in zip(specs, levels, strict=True):
+            out["stockpile"][:, t, s.material, s.stage, s.holder] += lvl
+
+        # price index from the world fill rate; it moves demand and ramp-up next month
+        fill = _div(delivered.sum((-1, -2)), need_end.sum(-1))
+        fill = np.where(need_end.sum(-1) > 0, fill, 1.0)
+        short = fill < 1 - 1e-9
+        with np.errstate(divide="ignore", over="ignore"):
+            inv_el = 1.0 / np.minimum(el_bar, -1e-12)
+            elastic = np.where(fill > 0, np.power(np.maximum(fill, 1e-300), inv_el), np.inf)
+        p_new = np.where(el_bar < -1e-12, elastic, np.where(short, np.inf, 1.0))
+        price = np.minimum(np.where(short, p_new, 1.0), lv.price_cap[:, None])
+        out["price"][:, t] = price
+        grow = np.where((price > 1 + 1e-9)[:, :, None, None], lv.ramp_share[gi][:, None] * g.capacity[None], 0.0)
+        headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
+        ramp_extra = np.minimum(ramp_extra + grow, headroom)
+
+    return GroupResult(**out)
+
+
+def _merge(
+    orders: Array, cap_u: Array, targeted: NDArray[np.bool_], part: NDArray[np.int_]
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """The coalition as one buyer (in its first member's column): orders summed; restricted only
+    if every member is a target, with the members' quotas summed."""
+    lead, rest = part[0], part[1:]
+    d = orders.copy()
+    d[..., lead] = orders[..., part].sum(-1)
+    d[..., rest] = 0.0
+    all_t = targeted[..., part].all(-1)
+    u = cap_u.copy()
+    u[..., lead] = np.where(all_t, cap_u[..., part].sum(-1), np.inf)
+    tg = targeted.copy()
+    tg[..., lead] = all_t
+    tg[..., rest] = False
+    return d, u, tg
+
+
+def _unmerge(x: Array, orders: Array, part: NDArray[np.int_]) -> Array:
+    """Split the coalition's column back to members in proportion to their orders."""
+    out = x.copy()
+    share = _div(orders[..., part], orders[..., part].sum(-1, keepdims=True))
+    out[..., part] = x[..., part[0], None] * share
+    return out
+
+
+def _releasable(specs: list[StockpileSpec], levels: list[Array], k: int) -> list[tuple[int, StockpileSpec, Array]]:
+    return [(i, s, np.minimum(levels[i], s.max_release)) for i, s in enumerate(specs) if s.stage == k]
+
+
+def _release(
+    specs: list[StockpileSpec], levels: list[Array], k: int, short: Array, pooled: NDArray[np.bool_] | None
+) -> Array:
+    """Stockpile releases covering ``short`` (B, M, R) at boundary k; updates ``levels``.
+
+    Each holder's stockpiles serve only the holder, pro rata to what each may release; with
+    ``pooled`` (the coalition mask, coordinated mode) the coalition's stockpiles serve every
+    member, pro rata to the members' shortfalls.
+    """
+    rel = np.zeros(short.shape)
+    avail = _releasable(specs, levels, k)
+    if not avail:
+        return rel
+    M = short.shape[1]
+    for m in range(M):
+        mine = [(i, s, r) for i, s, r in avail if s.material == m]
+        groups: dict[tuple[int, ...], list[tuple[int, StockpileSpec, Array]]] = {}
+        for i, s, r in mine:
+            key = (
+                tuple(int(x) for x in np.flatnonzero(pooled))
+                if pooled is not None and pooled[s.holder]
+                else (s.holder,)
+            )
+            groups.setdefault(key, []).append((i, s, r))
+        for members, items in groups.items():
+            idx = list(members)
+            total = np.sum([r for _, _, r in items], axis=0)  # (B,)
+            need = short[:, m, idx].sum(-1)
+            give = np.minimum(total, np.maximum(need, 0.0))
+            rel[:, m, idx] += _div(short[:, m, idx], need[:, None]) * give[:, None]
+            for i, _, r in items:
+                levels[i] = levels[i] - _div(r, total) * give
+    return rel
+
+
+def _end_use_coordinated(
+    dem: Array,
+    need_end: Array,
+    avail: Array,
+    stock: Array,
+    k: int,
+    specs: list[StockpileSpec],
+    levels: list[Array],
+    lv: Levers,
+    kern: Kernels,
+) -> Array:
+    """End use in coordinated mode: the coalition pools its receipts and inventory and serves its
+    members' sectors by priority (defence first), then does the same with its stockpiles;
+    everyone else as in market mode."""
+    B, M, _, S = dem.shape
+    part = np.flatnonzero(lv.coalition)
+    others = ~lv.coalition
+    delivered = np.zeros(dem.shape)
+    # non-members: pro rata across sectors, own stockpiles only
+    use = np.minimum(need_end, avail)
+    short_o = np.where(others, need_end - use, 0.0)
+    rel_o = _release_subset(specs, levels, k, short_o, lambda s: not lv.coalition[s.holder])
+    delivered += np.where(others[:, None], dem * _div(use + rel_o, need_end)[..., None], 0.0)
+    new_stock = np.where(others, avail - use, 0.0)
+    # members: pooled receipts and inventory, routed by priority across all members' sectors
+    prio = np.tile(lv.priority, part.size)
+    need_ps = dem[:, :, part, :].reshape(B, M, part.size * S)
+    pool = avail[:, :, part].sum(-1)
+    given = kern.priority(pool, need_ps, prio)
+    left = np.maximum(pool - given.sum(-1), 0.0)
+    new_stock[:, :, part] = left[..., None] * _div(avail[:, :, part], pool[..., None])
+    stock[:, :, k] = new_stock
+    # then the coalition's stockpiles, by priority
+    short_ps = need_ps - given
+    total = np.zeros((B, M))
+    items = [(i, s) for i, s in enumerate(specs) if s.stage == k and lv.coalition[s.holder]]
+    for i, s in items:
+        total[:, s.material] += np.minimum(levels[i], s.max_release)
+    rel_ps = kern.priority(total, short_ps, prio) if items else np.zeros(short_ps.shape)
+    released = rel_ps.sum(-1)  # (B, M)
+    for i, s in items:
+        r = np.minimum(levels[i], s.max_release)
+        levels[i] = levels[i] - _div(r, total[:, s.material]) * released[:, s.material]
+    delivered[:, :, part, :] = (given + rel_ps).reshape(B, M, part.size, S)
+    return delivered
+
+
+def _release_subset(
+    specs: list[StockpileSpec], levels: list[Array], k: int, short: Array, keep: Callable[[StockpileSpec], bool]
+) -> Array:
+    idx = [i for i, s in enumerate(specs) if keep(s)]
+    sub_levels = [levels[i] for i in idx]
+    rel = _release([specs[i] for i in idx], sub_levels, k, short, None)
+    for j, i in enumerate(idx):
+        levels[i] = sub_levels[j]
+    return rel
