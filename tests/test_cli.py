@@ -226,7 +226,7 @@ def test_run_table_says_who_runs_short(capsys, db):
     ],
 )
 def test_run_bad_arguments(capsys, db, args, needle):
-    code, out, err = run(capsys, db, *args)
+    code, _, err = run(capsys, db, *args)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
@@ -237,3 +237,26 @@ def test_run_invalid_scenario_file_one_line(capsys, db, tmp_path):
     code, _, err = run(capsys, db, "run", str(bad))
     assert code == 2
     assert err.strip() == f"error: {bad}:9: disruption[0].severity: Input should be less than or equal to 1"
+
+
+def test_scenarios_facilities_lists_ids(capsys, db):
+    code, out, _ = run(capsys, db, "scenarios", "facilities", "-f", "json")
+    assert code == 0
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert rows["lynas-malaysia-lamp-light-re-separation"]["country"] == "MYS"
+    assert rows["10x-magnet-campus"]["start_year"] == "2028"
+
+
+def test_run_both_modes_reports_value_of_cooperation(capsys, db, tmp_path):
+    code, out, _ = run(capsys, db, "run", "china-embargo-framework-12m", "--mode", "both", "-f", "json",
+                       "--no-save", "--out", str(tmp_path / "both"))  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["market"]["mode"] == "market" and doc["coordinated"]["mode"] == "coordinated"
+    voc = doc["value_of_cooperation"]
+    us_nd = next(r for r in voc if r["material"] == "Nd" and r["region"] == "USA")
+    assert us_nd["defence_shortfall_market_t"] > 0 and us_nd["defence_shortfall_coordinated_t"] == pytest.approx(0)
+    assert us_nd["defence_gain_t"] == pytest.approx(us_nd["defence_shortfall_market_t"])
+    assert all(r["gain_t"] >= -1e-6 for r in voc if r["region"] != "others")
+    assert (tmp_path / "both" / "value_of_cooperation.csv").exists()
+    assert (tmp_path / "both" / "market" / "summary.csv").exists()

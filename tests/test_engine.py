@@ -362,3 +362,60 @@ def test_random_networks_lp_and_fast_agree(seed, mode):
     _agree(fast, lp)
     ds = fast.dataset
     assert float((ds["delivered_t"] - ds["demand_t"]).max()) <= 1e-9 * float(ds["demand_t"].sum())
+
+
+PROJECT = """
+name = "magnets at home"
+start = "2026-01"
+months = 24
+[[disruption]]
+exporter = "CHN"
+materials = ["Nd", "Pr", "Dy", "Tb"]
+stages = ["magnet"]
+targets = ["framework"]
+severity = 1.0
+start = "2026-01"
+months = 12
+"""
+
+
+def test_project_from_facility_pipeline_relieves_shortfall(chain):
+    base = run_scenario(parse_scenario(PROJECT), chain)
+    text = PROJECT + '[[project]]\nfacility = "10x-magnet-campus"\nstart = "2026-01"\nramp_months = 6\n'
+    res = run_scenario(parse_scenario(text), chain)
+    assert any("10x-magnet-campus" in n and "magnet_content" in n for n in res.notes)
+    short = float(res.dataset["shortfall_t"].sel(region="USA").sum())
+    assert short < float(base.dataset["shortfall_t"].sel(region="USA").sum())
+    # 10,000 t/yr of NdFeB at 24.75 wt% Nd, reached after 6 months
+    cap = res.dataset["capacity_t"].sel(material="Nd", stage="magnet", region="USA")
+    assert float(cap.isel(month=6)) == pytest.approx(10_000 * 0.2475 / 12)
+
+
+def test_user_defined_project_per_material_table(chain):
+    project = [
+        "[[project]]",
+        'region = "USA"',
+        'stage = "magnet"',
+        "capacity_t_per_yr = { Nd = 1200, Dy = 40 }",
+        'start = "2026-03"',
+        "ramp_months = 0",
+    ]
+    text = PROJECT + "\n".join(project) + "\n"
+    res = run_scenario(parse_scenario(text), chain)
+    cap = res.dataset["capacity_t"].sel(stage="magnet", region="USA")
+    assert float(cap.sel(material="Nd").isel(month=1)) == 0.0
+    assert float(cap.sel(material="Nd").isel(month=2)) == pytest.approx(100.0)
+    assert float(cap.sel(material="Dy").isel(month=2)) == pytest.approx(40 / 12)
+    assert float(cap.sel(material="Pr").isel(month=2)) == 0.0
+
+
+def test_project_errors_are_user_errors(chain):
+    bad = PROJECT + '[[project]]\nfacility = "mountain-pass-mine-and-mill"\nstart = "2026-01"\n'
+    with pytest.raises(UserError, match="cannot turn into element content"):
+        run_scenario(parse_scenario(bad), chain)
+    with pytest.raises(UserError, match="did you mean 'lynas-malaysia-lamp-light-re-separation'"):
+        run_scenario(parse_scenario(PROJECT + '[[project]]\nfacility = "lynas-malaysia-lamp"\n'), chain)
+    with pytest.raises(UserError, match="has no start year"):
+        run_scenario(parse_scenario(PROJECT + '[[project]]\nfacility = "mountain-pass-mine-and-mill"\n'), chain)
+    with pytest.raises(UserError, match="needs region, stage"):
+        parse_scenario(PROJECT + '[[project]]\nname = "x"\n')

@@ -220,3 +220,15 @@ def test_mutated_text_accept_or_user_error(pos, insert):
 def test_builtin_text_round_trips():
     for name in builtin_names():
         assert parse_scenario(builtin_text(name)).digest() == load_scenario(name).digest()
+
+
+def test_template_with_every_example_uncommented_is_valid():
+    """The commented examples in the template are themselves valid scenario syntax."""
+    lines = []
+    for ln in template("all").splitlines():
+        body = ln[2:] if ln.startswith("# ") else ln
+        is_example = ln.startswith("# ") and (body[:1] == "[" or " = " in body.split("#")[0])
+        lines.append(body if is_example else ln)
+    s = parse_scenario("\n".join(lines), "all.toml")
+    assert s.outage and s.stockpile and s.inventory and s.ramp_up and len(s.project) == 2
+    assert s.demand.elasticity["automotive"] == -0.1 and s.priorities == {"defence": 1}

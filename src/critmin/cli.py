@@ -438,11 +438,37 @@ def scenarios_new(
     out.print(f"wrote {path}: edit it, then `critmin run {path}`")
 
 
+@scen_app.command("facilities")
+def scenarios_facilities(fmt: FORMAT = "table") -> None:
+    """Facility ids for `facility = ...` in outages and projects (from the data's facility list)."""
+    from critmin.dataset import read_pack
+    from critmin.engine.levers import facility_id
+
+    fac = read_pack("facilities")
+    df = pd.DataFrame(
+        {
+            "id": [facility_id(str(n)) for n in fac["facility"]],
+            "country": fac["country_iso3"],
+            "stage": fac["stage"],
+            "capacity": fac["capacity"],
+            "unit": fac["unit"],
+            "status": fac["status"],
+            "start_year": [
+                str(int(y)) if pd.notna(y) else "" for y in pd.to_numeric(fac["start_year"], errors="coerce")
+            ],
+        }
+    )
+    emit(df, fmt, title="facilities (data/pack/facilities.csv)")
+
+
 @app.command("run")
 def run_cmd(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file.")],
     engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
-    mode: Annotated[str | None, typer.Option("--mode", help="market | coordinated (default: the scenario's)")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="market | coordinated | both (both: also the value of cooperation)"),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write CSV/Parquet/JSON results here.")] = None,
     top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
@@ -454,8 +480,8 @@ def run_cmd(
 
     if engine not in ("fast", "lp"):
         raise UserError(f"unknown engine {engine!r} (valid: fast, lp)")
-    if mode is not None and mode not in ("market", "coordinated"):
-        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")
+    if mode is not None and mode not in ("market", "coordinated", "both"):
+        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated, both)")
     if fmt not in ("table", "json"):
         raise UserError(f"unknown format {fmt!r} (valid: table, json)")
     s = load_scenario(scenario)
@@ -464,6 +490,9 @@ def run_cmd(
     chain = SupplyChain.from_store(store, blocs_file=state.blocs_file)
     meta = store.read("meta")
     sha = dict(zip(meta["key"], meta["value"], strict=True)).get("data_sha256", "")
+    if mode == "both":
+        _run_both(s, chain, engine, fmt, sha, store if save else None, out_dir)
+        return
     res = run_scenario(s, chain, engine=engine, mode=mode, data_sha256=sha)
     if save:
         res.save(store)
@@ -485,6 +514,37 @@ def run_cmd(
     for n in res.notes:
         out.print(f"[dim]note: {n}[/dim]")
     out.print(f"run id {res.run_id}" + (" (stored)" if save else "") + (f"; files in {out_dir}" if out_dir else ""))
+
+
+def _run_both(
+    s: Any, chain: SupplyChain, engine: str, fmt: str, sha: str, store: Store | None, out_dir: Path | None
+) -> None:
+    """Both modes of one scenario and the value of cooperation between them."""
+    from critmin.engine import run_scenario
+    from critmin.engine.network import region_of
+    from critmin.results import value_of_cooperation
+
+    runs = {m: run_scenario(s, chain, engine=engine, mode=m, data_sha256=sha) for m in ("market", "coordinated")}
+    coalition = sorted({region_of(c, s.regions) for c in chain.blocs.members(s.coalition)})
+    voc = value_of_cooperation(runs["market"], runs["coordinated"], coalition)
+    for m, res in runs.items():
+        if store is not None:
+            res.save(store)
+        if out_dir is not None:
+            _write_run(res, out_dir / m)
+    if out_dir is not None:
+        voc.to_csv(out_dir / "value_of_cooperation.csv", index=False)
+    if fmt == "json":
+        doc: dict[str, Any] = {m: r.to_json() for m, r in runs.items()}
+        doc["value_of_cooperation"] = _records(voc)
+        print(json.dumps(doc, indent=2))
+        return
+    emit(
+        voc,
+        "table",
+        title=f"{s.name}: value of cooperation ({s.coalition} pools; shortfall in t over {s.months} months)",
+    )
+    out.print("run ids " + ", ".join(f"{m} {r.run_id}" for m, r in runs.items()) + (" (stored)" if store else ""))
 
 
 def _write_run(res: Any, out_dir: Path) -> None:

@@ -245,6 +245,46 @@ class RunResult:
         return self.run_id
 
 
+def value_of_cooperation(market: RunResult, coordinated: RunResult, coalition: list[str]) -> pd.DataFrame:
+    """What pooling is worth: shortfall (all sectors and defence) per material for each coalition
+    member and for everyone else, in ``market`` and ``coordinated`` mode, and the gain
+    (market - coordinated; positive = cooperation helps).
+
+    Both runs must be of the same scenario.
+    """
+    if market.scenario.digest() != coordinated.scenario.digest():
+        raise ValueError("value_of_cooperation compares two runs of one scenario")
+    rows = []
+    for label, res in (("market", market), ("coordinated", coordinated)):
+        ds = res.dataset["shortfall_t"]
+        regions = [str(r) for r in ds.region.values]
+        group = [r if r in coalition else "others" for r in regions]
+        total = ds.sum(("month", "sector")).to_pandas()  # material x region
+        defence = ds.sel(sector="defence").sum("month").to_pandas()
+        for m in total.index:
+            for r, g in zip(regions, group, strict=True):
+                rows.append({"mode": label, "material": m, "region": g, "shortfall_t": float(total.loc[m, r]),
+                             "defence_shortfall_t": float(defence.loc[m, r])})  # fmt: skip
+    df = pd.DataFrame(rows).groupby(["material", "region", "mode"], sort=False).sum().unstack("mode")
+    out = pd.DataFrame(
+        {
+            "shortfall_market_t": df[("shortfall_t", "market")],
+            "shortfall_coordinated_t": df[("shortfall_t", "coordinated")],
+            "defence_shortfall_market_t": df[("defence_shortfall_t", "market")],
+            "defence_shortfall_coordinated_t": df[("defence_shortfall_t", "coordinated")],
+        }
+    ).reset_index()
+    pairs = (
+        ("gain_t", "shortfall_market_t", "shortfall_coordinated_t"),
+        ("defence_gain_t", "defence_shortfall_market_t", "defence_shortfall_coordinated_t"),
+    )
+    for gain, a, b in pairs:
+        diff = out[a] - out[b]
+        out[gain] = diff.where(diff.abs() > 1e-9 * (out[a].abs() + out[b].abs() + 1e-300), 0.0)
+    keep = (out[["shortfall_market_t", "shortfall_coordinated_t"]].abs().sum(axis=1) > 0) | (out["region"] == "others")
+    return out[keep].reset_index(drop=True)
+
+
 def make_run_id(scenario: Scenario, engine: str, mode: str, created_utc: str) -> str:
     """``<scenario>-<12 hex>``: unique per run, derived from the scenario hash, engine, mode and time."""
     h = hashlib.sha256(f"{scenario.digest()}|{engine}|{mode}|{created_utc}|{__version__}".encode()).hexdigest()[:12]

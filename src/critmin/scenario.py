@@ -239,22 +239,61 @@ class RampUp(_Spec):
 
 
 class Project(_Spec):
-    """New capacity: ``capacity_t_per_yr`` of contained ``materials`` at ``stage`` in ``region``,
-    from ``start``, reaching full rate linearly over ``ramp_months``."""
+    """New capacity at ``stage`` in ``region`` from ``start``, reaching full rate linearly over
+    ``ramp_months``. ``capacity_t_per_yr`` is tonnes of contained element per year, either one
+    number for each of ``materials`` or a table ``{ Nd = 750, Pr = 250 }``.
 
-    name: str
-    region: str
-    stage: str
-    materials: tuple[str, ...] = Field(min_length=1)
-    capacity_t_per_yr: float = Field(gt=0.0)
-    start: str
+    ``facility = "<id>"`` takes region, stage, capacity and start year from the data's facility
+    list (ids: ``critmin scenarios facilities``); any key given here overrides the facility's.
+    """
+
+    name: str = ""
+    facility: str | None = None
+    region: str | None = None
+    stage: str | None = None
+    materials: tuple[str, ...] = ()
+    capacity_t_per_yr: float | dict[str, float] | None = None
+    start: str | None = None
     ramp_months: int = Field(default=12, ge=0, le=240)
     note: str = ""
 
-    _v_region = field_validator("region")(lambda v: _region_name(v))
-    _v_stage = field_validator("stage")(lambda v: _wrap(names.stage, v))
+    _v_region = field_validator("region")(lambda v: None if v is None else _region_name(v))
+    _v_stage = field_validator("stage")(lambda v: None if v is None else _wrap(names.stage, v))
     _v_materials = field_validator("materials")(lambda v: tuple(_wrap(names.material, m) for m in v))
-    _v_start = field_validator("start", mode="before")(_check_month)
+    _v_start = field_validator("start", mode="before")(lambda v: None if v is None else _check_month(v))
+
+    @field_validator("capacity_t_per_yr")
+    @classmethod
+    def _capacity(cls, v: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        if v is None:
+            return v
+        if isinstance(v, dict):
+            out = {_wrap(names.material, k): float(x) for k, x in v.items()}
+            if not out or any(x <= 0 for x in out.values()):
+                raise ValueError("capacity per material must be a non-empty table of positive tonnes")
+            return out
+        if v <= 0:
+            raise ValueError(f"capacity must be positive (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> Project:
+        if self.facility is None:
+            missing = [k for k in ("region", "stage", "capacity_t_per_yr", "start") if getattr(self, k) is None]
+            if not self.materials and not isinstance(self.capacity_t_per_yr, dict):
+                missing.append("materials")
+            if missing:
+                raise ValueError(f"a project without a facility needs {', '.join(missing)}")
+        if self.stage == "end_use":
+            raise ValueError("a project adds capacity at a producing stage, not end_use")
+        return self
+
+    def capacities(self) -> dict[str, float]:
+        """Tonnes per year by material (for a project given without a facility)."""
+        if isinstance(self.capacity_t_per_yr, dict):
+            return dict(self.capacity_t_per_yr)
+        assert self.capacity_t_per_yr is not None
+        return {m: float(self.capacity_t_per_yr) for m in self.materials}
 
 
 class DemandResponse(_Spec):
@@ -476,8 +515,8 @@ def builtin_text(name: str) -> str:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario from a TOML file or by built-in name.
 
-    >>> load_scenario("lynas-malaysia-outage-6m").outage[0].region
-    'MYS'
+    >>> load_scenario("lynas-malaysia-outage-6m").outage[0].facility
+    'lynas-malaysia-lamp-light-re-separation'
     """
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
@@ -548,14 +587,17 @@ months = 12
 # stage = "mine"
 # share_per_month = 0.05
 
-# [[project]]              # new capacity
+# [[project]]              # new capacity (t/yr of contained element, per material)
 # name = "new separation plant"
 # region = "USA"
 # stage = "separation"
-# materials = ["Dy", "Tb"]
-# capacity_t_per_yr = 200
+# capacity_t_per_yr = {{ Dy = 200, Tb = 40 }}
 # start = "2026-06"
 # ramp_months = 12
+
+# [[project]]              # or a facility from the data (critmin scenarios facilities)
+# facility = "10x-magnet-campus"
+# start = "2027-01"        # default: the facility's start year
 
 # [demand]                 # demand response by sector
 # growth_pct_per_yr = 0.0

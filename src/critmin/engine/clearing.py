@@ -30,6 +30,21 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
 _TOL = 1e-12
+#: numerical dust, shared by both engines: an order below DUST x the largest order, or a total
+#: supply below DUST x the total order, is treated as zero (far below any reported precision, and
+#: below what a general solver resolves in scaled units)
+DUST = 1e-7
+
+
+def dust_free(SE: Array, SO: Array, D: Array) -> tuple[Array, Array, Array]:
+    """Apply the :data:`DUST` rule: returns ``(SE, SO, D)`` with dust set to zero."""
+    SE = np.maximum(np.asarray(SE, dtype=float), 0.0)
+    SO = np.maximum(np.asarray(SO, dtype=float), 0.0)
+    D = np.maximum(np.asarray(D, dtype=float), 0.0)
+    D = np.where(DUST * D.max(-1, keepdims=True) <= D, D, 0.0)
+    total = D.sum(-1)
+    dust = DUST * total > SE + SO
+    return np.where(dust, 0.0, SE), np.where(dust, 0.0, SO), D
 
 
 def _safe_div(a: Array, b: Array) -> Array:
@@ -42,9 +57,7 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     ``SE``, ``SO`` have the batch shape; ``D``, ``u`` and ``targeted`` have the batch shape plus
     the buyer axis. ``u`` is ignored where ``targeted`` is False.
     """
-    SE = np.maximum(np.asarray(SE, dtype=float), 0.0)
-    SO = np.maximum(np.asarray(SO, dtype=float), 0.0)
-    D = np.maximum(np.asarray(D, dtype=float), 0.0)
+    SE, SO, D = dust_free(SE, SO, D)
     tgt = np.asarray(targeted, dtype=bool) & (D > 0)
     u = np.where(tgt, np.maximum(np.asarray(u, dtype=float), 0.0), np.inf)
     d_all = D.sum(-1)

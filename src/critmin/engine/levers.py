@@ -24,7 +24,7 @@ from critmin import names
 from critmin.dataset import SECTORS
 from critmin.engine.network import Network, region_of
 from critmin.errors import UnknownNameError, UserError
-from critmin.scenario import Scenario, expand_targets, month_index
+from critmin.scenario import Project, Scenario, expand_targets, month_index
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -140,6 +140,62 @@ def facility_share(facility: str) -> tuple[str, str, float, str]:
     return str(row["country_iso3"]), stage, min(share, 1.0), note
 
 
+def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
+    """(region, stage, t/yr by material, start month, note) of a project, from the facility list
+    where it names a facility. NdPr capacities split 75:25 (``nd_share_of_ndpr``); NdFeB magnet
+    capacities become element content through ``magnet_content`` (both in assumptions.csv)."""
+    if p.facility is None:
+        assert p.region is not None and p.stage is not None and p.start is not None
+        return p.region, p.stage, p.capacities(), p.start, ""
+    from critmin.dataset import Params, load_parameters, read_pack
+
+    fac = read_pack("facilities")
+    fac = fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
+    hit = fac[fac["fid"] == p.facility]
+    if hit.empty:
+        raise UnknownNameError("facility", p.facility, fac["fid"])
+    row = hit.iloc[0]
+    region = p.region or str(row["country_iso3"])
+    stage = p.stage
+    if stage is None:
+        words = str(row["stage"]).replace("/", " ").replace("+", " ").split()
+        found = [w for w in words if w in ("mine", "separation", "metal", "magnet")]
+        if not found:
+            raise UserError(f"facility {p.facility!r} has stage {row['stage']!r}; give stage = ... in the project")
+        stage = found[-1]
+    start = p.start
+    if start is None:
+        year = str(row["start_year"]).strip()
+        if not year or year == "nan":
+            raise UserError(f'facility {p.facility!r} has no start year in the data; give start = "YYYY-MM"')
+        start = f"{int(float(year))}-01"
+    if p.capacity_t_per_yr is not None:
+        caps = p.capacities() if p.materials or isinstance(p.capacity_t_per_yr, dict) else {}
+        if not caps:
+            raise UserError(f"project with facility {p.facility!r}: give materials for capacity_t_per_yr")
+        return region, stage, caps, start, f"facility {p.facility} at {stage} in {region}"
+    unit = str(row["unit"])
+    cap = float(row["capacity"]) if str(row["capacity"]).strip() not in ("", "nan") else float("nan")
+    if np.isnan(cap):
+        raise UserError(f"facility {p.facility!r} has no capacity in the data; give capacity_t_per_yr")
+    prm = Params(load_parameters())
+    if "NdPr" in unit:
+        caps = {m: cap * prm.get(f"{m.lower()}_share_of_ndpr", m) for m in ("Nd", "Pr")}
+        why = f"{cap:,.0f} {unit} split Nd:Pr by nd_share_of_ndpr / pr_share_of_ndpr"
+    elif stage == "magnet" and unit.startswith("t/yr"):
+        caps = {m: cap * prm.get("magnet_content", m, "magnet") / 100 for m in ("Nd", "Pr", "Dy", "Tb")}
+        why = f"{cap:,.0f} {unit} of NdFeB times magnet_content"
+    else:
+        raise UserError(
+            f"facility {p.facility!r} has capacity in {unit!r}, which critmin cannot turn into element "
+            "content; give materials and capacity_t_per_yr"
+        )
+    if p.materials:
+        caps = {m: v for m, v in caps.items() if m in p.materials}
+    note = f"facility {p.facility} at {stage} in {region} from {start}: {why}"
+    return region, stage, caps, start, note
+
+
 def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None = None) -> Levers:
     """Compile one scenario (batch of one) onto ``net``."""
     blocs = blocs or names.default_blocs()
@@ -147,8 +203,17 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
     R = len(regions)
     r_index = {r: i for i, r in enumerate(regions)}
     first = month_index(scenario.start)
-    notes: list[str] = list(net.skipped)
     simulated = set(net.materials)
+    touched: set[str] = set()
+    for items in (scenario.disruption, scenario.outage, scenario.project):
+        for ev in items:
+            touched.update(ev.materials or simulated | {n.split(":")[0] for n in net.skipped})
+    touched.update(s.material for s in scenario.stockpile)
+    for p in scenario.project:
+        if isinstance(p.capacity_t_per_yr, dict):
+            touched.update(p.capacity_t_per_yr)
+    # network notes (skipped or rescaled materials) only for the materials this scenario touches
+    notes: list[str] = [n for n in net.skipped if n.split(":")[0] in touched]
 
     def offset(month: str) -> float:
         return float(month_index(month) - first)
@@ -249,15 +314,26 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
 
     projects = []
     for i, p in enumerate(scenario.project):
+        region, stage, caps, start, why = resolve_project(p)
+        if why:
+            notes.append(f"project[{i}]: {why}")
+        if month_index(start) < first:
+            notes.append(f"project[{i}]: starts {start}, before the scenario; running from the first month")
         rmask = np.zeros(R, dtype=bool)
-        rmask[r_index[region_of(p.region, regions)]] = True
-        for gi, mask in enumerate(materials_mask(p.materials, [p.stage], rmask)):
-            if mask.any():
-                projects.append(
-                    ProjectSpec(
-                        gi, mask, _b(p.capacity_t_per_yr / 12), _b(offset(p.start)), _b(p.ramp_months), f"project[{i}]"
+        rmask[r_index[region_of(region, regions)]] = True
+        for mat, cap in caps.items():
+            if mat not in simulated:
+                notes.append(f"project[{i}]: {mat} not simulated; ignored")
+                continue
+            for gi, mask in enumerate(materials_mask([mat], [stage], rmask)):
+                if mask.any():
+                    projects.append(
+                        ProjectSpec(
+                            gi, mask, _b(cap / 12), _b(max(offset(start), 0.0)), _b(p.ramp_months), f"project[{i}]"
+                        )
                     )
-                )
+                elif mat in net.groups[gi].materials:
+                    notes.append(f"project[{i}]: {mat} has no {stage} stage in the data; ignored")
 
     ramp = []
     for g in net.groups:
@@ -308,6 +384,39 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
         growth=_b(dr.growth_pct_per_yr / 100),
         price_cap=_b(dr.price_index_cap),
         notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def replicate(levers: Levers, n: int) -> Levers:
+    """``n`` identical copies of a batch-of-one (the starting point for sampled variants).
+
+    Every batched number (leading axis ``B``) is repeated; masks are shared.
+    """
+    if levers.batch != 1:
+        raise ValueError("replicate expects a batch of one")
+
+    def rep(a: Array) -> Array:
+        return np.repeat(a, n, axis=0)
+
+    def event(e: Event) -> Event:
+        return replace(e, start=rep(e.start), months=rep(e.months), size=rep(e.size))
+
+    return replace(
+        levers,
+        batch=n,
+        disruptions=tuple(event(e) for e in levers.disruptions),
+        outages=tuple(event(e) for e in levers.outages),
+        stockpiles=tuple(replace(s, tonnes=rep(s.tonnes), max_release=rep(s.max_release)) for s in levers.stockpiles),
+        projects=tuple(
+            replace(p, capacity=rep(p.capacity), start=rep(p.start), ramp_months=rep(p.ramp_months))
+            for p in levers.projects
+        ),
+        ramp_share=tuple(rep(r) for r in levers.ramp_share),
+        elasticity=rep(levers.elasticity),
+        substitution=rep(levers.substitution),
+        recycling=rep(levers.recycling),
+        growth=rep(levers.growth),
+        price_cap=rep(levers.price_cap),
     )
 
 

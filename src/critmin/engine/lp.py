@@ -3,13 +3,13 @@
 Same signatures as :mod:`critmin.engine.clearing`; the simulation loop is shared, so the two
 engines differ only in how each month's allocations are computed.
 
-* market clearing: the convex QP ``min sum_j (D_j - y_j)^2 / D_j`` over flows from the two supply
-  pools with the restriction caps (its unique ``y`` is the lexicographic max-min fair allocation);
+* market clearing: the lexicographic max-min fair allocation by progressive filling, a short
+  sequence of LPs in fill-rate units (raise the common fill; freeze who cannot rise; repeat);
 * the restricted pool's sales: two LPs giving the least and the most it can sell for those ``y``;
 * priority routing: one LP per priority class, earlier classes fixed.
 
-Quantities are scaled by the total order before solving, so tonnes of terbium and of neodymium
-are solved with the same relative accuracy.
+Each LP is written in fill rates (0-1) with each pool's supply row scaled to 1, so tonnes of
+terbium and of neodymium are solved with the same relative accuracy.
 
 Example
 -------
@@ -30,8 +30,13 @@ import highspy
 import numpy as np
 from numpy.typing import NDArray
 
+from critmin.engine.clearing import dust_free
+
 Array = NDArray[np.float64]
 _INF = highspy.kHighsInf
+#: absolute slack (in fill-rate units) on levels carried from one LP to the next: the solver's
+#: answers are exact only to its feasibility tolerance (1e-10)
+_SLACK = 2e-10
 
 
 def _highs() -> highspy.Highs:
@@ -46,7 +51,8 @@ def _highs() -> highspy.Highs:
         os.dup2(saved, 1)
         os.close(saved)
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("qp_regularization_value", 1e-13)
+    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+    h.setOptionValue("dual_feasibility_tolerance", 1e-10)
     return h
 
 
@@ -67,10 +73,9 @@ def _solve(
     a: Array,
     row_lower: Array,
     row_upper: Array,
-    hessian_diag: Array | None = None,
     maximize: bool = False,
 ) -> Array:
-    """Solve a small LP/QP given dense ``a`` (rows x cols); return the column values."""
+    """Solve a small LP given dense ``a`` (rows x cols); return the column values."""
     n_row, n_col = a.shape
     lp = highspy.HighsLp()
     lp.num_col_ = n_col
@@ -90,23 +95,10 @@ def _solve(
     lp.a_matrix_.value_ = a.T[rows, cols].astype(float)
     h = _solver()
     h.clearModel()
-    if hessian_diag is None:
-        status = h.passModel(lp)
-    else:
-        model = highspy.HighsModel()
-        model.lp_ = lp
-        hs = highspy.HighsHessian()
-        hs.dim_ = n_col
-        hs.format_ = highspy.HessianFormat.kTriangular
-        diag = np.asarray(hessian_diag, dtype=float)
-        has = diag != 0
-        hs.start_ = np.concatenate([[0], np.cumsum(has)]).astype(np.int32)
-        hs.index_ = np.flatnonzero(has).astype(np.int32)
-        hs.value_ = diag[has]
-        model.hessian_ = hs
-        status = h.passModel(model)
-    if status == highspy.HighsStatus.kError:
+    if h.passModel(lp) == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the allocation model")
+    # a guard, not a budget: HiGHS's clock runs across solves on one instance
+    h.setOptionValue("time_limit", h.getRunTime() + 30.0)
     h.run()
     ms = h.getModelStatus()
     if ms != highspy.HighsModelStatus.kOptimal:
@@ -119,8 +111,9 @@ def _flat(*arrays: Any) -> list[Array]:
 
 
 def clear_market_lp(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.bool_]) -> Array:
-    """Lexicographic max-min fair deliveries, solved as a QP with HiGHS (one solve per batch item)."""
+    """Lexicographic max-min fair deliveries by progressive filling with HiGHS LPs (per batch item)."""
     SE, SO, D, u = _flat(SE, SO, D, u)
+    SE, SO, D = dust_free(SE, SO, D)
     tgt = np.broadcast_to(np.asarray(targeted, dtype=bool), D.shape)
     batch = D.shape[:-1]
     out = np.zeros(D.shape)
@@ -129,30 +122,113 @@ def clear_market_lp(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[
     return out
 
 
+def _fill_lp(
+    se: float,
+    so: float,
+    d: Array,
+    fcap: Array,
+    fixed: dict[int, float],
+    floor: float,
+    objective: Array,
+    extra_upper: Array | None = None,
+) -> Array:
+    """One LP of the progressive filling, in fill-rate units (scale-free).
+
+    Columns: ``fE_j``, ``fO_j`` (buyer j's fill from each pool) and ``t``. Rows: each pool's
+    supply (``sum_j D_j fE_j <= SE``, scaled by the pool's supply); each buyer's fill
+    ``fE_j + fO_j`` between ``floor`` (unfixed) or its fixed value and 1 (or ``extra_upper``).
+    ``objective`` has one weight per column.
+    """
+    n = d.size
+    cols = 2 * n + 1
+    rows = []
+    lo, hi = [], []
+    for pool, supply in ((0, se), (1, so)):
+        row = np.zeros(cols)
+        scale = max(supply, 1e-6 * float(d.sum()))
+        row[pool * n : (pool + 1) * n] = d / scale
+        rows.append(row)
+        lo.append(-np.inf)
+        hi.append(supply / scale)
+    for j in range(n):
+        row = np.zeros(cols)
+        row[j] = row[n + j] = 1.0
+        if j in fixed:
+            # a frozen buyer keeps its fill (a hair of slack absorbs the solver's tolerance)
+            rows.append(row)
+            lo.append(max(fixed[j] - _SLACK, 0.0))
+            hi.append(fixed[j] + _SLACK)
+        else:
+            row[2 * n] = -1.0  # fill_j - t >= 0
+            rows.append(row)
+            lo.append(0.0)
+            hi.append(np.inf)
+            row2 = np.zeros(cols)
+            row2[j] = row2[n + j] = 1.0
+            rows.append(row2)
+            lo.append(floor)
+            hi.append(1.0 if extra_upper is None else float(extra_upper[j]))
+    lower = np.zeros(cols)
+    upper = np.concatenate([fcap, np.full(n, np.inf), [1.0]])
+    return _solve(objective, lower, upper, np.array(rows), np.array(lo), np.array(hi), maximize=True)
+
+
 def _clear_one(se: float, so: float, d: Array, u: Array, tgt: NDArray[np.bool_]) -> Array:
+    """Progressive filling: raise the common fill of the unfrozen buyers as far as possible
+    (LP 1); freeze the buyers that cannot go above it (LP 2 finds those that can, LP 3 confirms
+    each remaining one); repeat with the rest."""
     y = np.zeros(d.shape)
-    act = np.flatnonzero(d > 1e-12 * d.sum())
-    scale = float(d[act].sum()) if act.size else 0.0
-    if act.size == 0 or se + so <= 1e-12 * scale:
+    act = np.flatnonzero(d > 0)
+    if act.size == 0 or se + so <= 0:
         return y
-    dd = d[act] / scale
-    uu = np.where(tgt[act], np.maximum(u[act], 0.0) / scale, np.inf)
+    dd = d[act]
     n = act.size
-    # columns: xE (n), xO (n), y (n); rows: balance (n), E pool, O pool
-    a = np.zeros((n + 2, 3 * n))
-    a[np.arange(n), np.arange(n)] = 1.0
-    a[np.arange(n), n + np.arange(n)] = 1.0
-    a[np.arange(n), 2 * n + np.arange(n)] = -1.0
-    a[n, :n] = 1.0
-    a[n + 1, n : 2 * n] = 1.0
-    row_lo = np.concatenate([np.zeros(n), [-np.inf, -np.inf]])
-    row_hi = np.concatenate([np.zeros(n), [se / scale, so / scale]])
-    lower = np.zeros(3 * n)
-    upper = np.concatenate([uu, np.full(n, np.inf), dd])
-    cost = np.concatenate([np.zeros(2 * n), np.full(n, -2.0)])
-    hess = np.concatenate([np.zeros(2 * n), 2.0 / dd])
-    sol = _solve(cost, lower, upper, a, row_lo, row_hi, hessian_diag=hess)
-    y[act] = np.clip(sol[2 * n :], 0.0, dd) * scale
+    fcap = np.where(tgt[act], np.minimum(np.maximum(u[act], 0.0) / dd, 1.0), 1.0)
+    fixed: dict[int, float] = {}
+    tol = 1e-9
+    while len(fixed) < n:
+        live = [j for j in range(n) if j not in fixed]
+        obj = np.zeros(2 * n + 1)
+        obj[2 * n] = 1.0
+        sol1 = _fill_lp(se, so, dd, fcap, fixed, 0.0, obj)
+        t = float(sol1[2 * n])
+        # frozen buyers keep their fill in this solution: a feasible witness for every later LP
+        witness = np.minimum(sol1[:n] + sol1[n : 2 * n], 1.0)
+        used = t * dd[live].sum() + sum(dd[j] * f for j, f in fixed.items())
+        if t >= 1 - tol or used >= (se + so) * (1 - tol):
+            # everyone left is served in full, or all supply is used: no one can rise any further
+            fixed.update({j: float(witness[j]) for j in live})
+            break
+        # LP 2: who can rise above t (each by at most a small step) with the others held at t?
+        step = min(1e-3, (1 - t) / 2)
+        obj = np.zeros(2 * n + 1)
+        obj[:n] = obj[n : 2 * n] = [0.0 if j in fixed else 1.0 for j in range(n)]
+        floor = max(t - _SLACK, 0.0)  # the level just found, less the solver's tolerance
+        try:
+            sol = _fill_lp(se, so, dd, fcap, fixed, floor, obj, extra_upper=np.full(n, t + step))
+            fill = sol[:n] + sol[n : 2 * n]
+        except RuntimeError:  # numerically at the edge: test every buyer with LP 3 instead
+            fill = witness.copy()
+        can_rise = {j for j in live if fill[j] > t + 1e-6 * step}
+        frozen = []
+        for j in live:
+            if j in can_rise:
+                continue
+            # LP 3: the most j alone can get with every other unfrozen buyer at t or more
+            obj = np.zeros(2 * n + 1)
+            obj[j] = obj[n + j] = 1.0
+            try:
+                sol = _fill_lp(se, so, dd, fcap, fixed, floor, obj)
+                best = sol[j] + sol[n + j]
+            except RuntimeError:
+                best = t
+            if best <= t + 1e-9:
+                frozen.append(j)
+        if not frozen:  # numerical safety: freeze the least-served buyer
+            frozen = [min(live, key=lambda j: fill[j])]
+        fixed.update({j: float(witness[j]) for j in frozen})
+    for j, f in fixed.items():
+        y[act[j]] = f * dd[j]
     return y
 
 
@@ -186,8 +262,10 @@ def _pool_range(se: float, so: float, y: Array, cap: Array) -> tuple[float, floa
     a[np.arange(n), n + np.arange(n)] = 1.0
     a[n, :n] = 1.0
     a[n + 1, n:] = 1.0
+    # the deliveries come from the clearing LPs, exact to their tolerance: give the pools as much
+    # slack (a 1e-9 share of the total), or a delivery a hair above supply reads as infeasible
     row_lo = np.concatenate([yy, [-np.inf, -np.inf]])
-    row_hi = np.concatenate([yy, [se / scale, so / scale]])
+    row_hi = np.concatenate([yy, [se / scale + 1e-9, so / scale + 1e-9]])
     upper = np.concatenate([cap[act] / scale, np.full(n, np.inf)])
     cost = np.concatenate([np.ones(n), np.zeros(n)])
     lower = np.zeros(2 * n)

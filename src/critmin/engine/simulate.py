@@ -141,7 +141,10 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
             )
             proj = proj + (frac * p.capacity)[:, None, None, None] * p.mask
         cap_t = g.capacity[None] * (1 - lost) + proj
-        target = np.minimum(cap_t, g.base_out[None] * level[:, :, None, None] + ramp_extra + proj)
+        # producers holding unsold output sell from it first: they cut their runs by a
+        # restock period's share of it
+        planned = g.base_out[None] * level[:, :, None, None] + ramp_extra + proj - unsold / lv.restock_months
+        target = np.clip(planned, 0.0, cap_t)
 
         # restrictions in force this month: severity per (material, stage, target region)
         sev = np.zeros((B, M, K, R))
@@ -155,6 +158,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
 
         produced = target[:, :, 0, :]
         content = np.zeros((B, M, R))
+        stage_short = np.zeros((B, M, K), dtype=bool)
         for k in range(K):
             last = k == K - 1
             supply = produced + unsold[:, :, k]
@@ -196,6 +200,10 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
                 use = np.minimum(need, avail)
                 stock[:, :, k] = avail - use
                 use = use + _release(specs, levels, k, need - use, lv.coalition if coordinated else None)
+                if not last:
+                    # the buyers of product k could not get what they ordered: its producers bring
+                    # spare capacity on
+                    stage_short[:, :, k] = (orders - y).sum(-1) > 1e-9 * orders.sum(-1)
                 if last:
                     delivered = dem * _div(use, need_end)[..., None]
                 else:
@@ -218,9 +226,13 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
         p_new = np.where(el_bar < -1e-12, elastic, np.where(short, np.inf, 1.0))
         price = np.minimum(np.where(short, p_new, 1.0), lv.price_cap[:, None])
         out["price"][:, t] = price
-        grow = np.where((price > 1 + 1e-9)[:, :, None, None], lv.ramp_share[gi][:, None] * g.capacity[None], 0.0)
+        # spare capacity comes on where the product's buyers were short, and everywhere when the
+        # end-use market is short (price index above 1)
+        signal = stage_short | (price > 1 + 1e-9)[:, :, None]
+        step = lv.ramp_share[gi][:, None] * g.capacity[None]
         headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
-        ramp_extra = np.minimum(ramp_extra + grow, headroom)
+        # ... and take it off at the same pace once their buyers are served
+        ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
 
     return GroupResult(**out)
 
