@@ -556,6 +556,136 @@ def _write_run(res: Any, out_dir: Path) -> None:
     (out_dir / "run.json").write_text(json.dumps(res.to_json(), indent=2), encoding="utf-8")
 
 
+@app.command("mc")
+def mc_cmd(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file with [[uncertain]] entries.")],
+    draws: Annotated[int, typer.Option("--draws", "-n", help="Number of Monte Carlo draws.")] = 1000,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the scenario's).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    mode: Annotated[str | None, typer.Option("--mode", help="market | coordinated (default: the scenario's)")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Start a local Dask cluster of K processes.")] = 0,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Use a running Dask cluster (tcp://host:8786).")
+    ] = None,
+    chunk: Annotated[int, typer.Option("--chunk", help="Draws per batch (bounds memory).")] = 500,
+    alpha: Annotated[float, typer.Option("--alpha", help="VaR/CVaR level.")] = 0.95,
+    target_stderr: Annotated[
+        float | None, typer.Option("--target-stderr", help="Stop early at this relative standard error.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="Store per-draw summaries (Parquet) and the run.")
+    ] = True,
+) -> None:
+    """Monte Carlo over the scenario's [[uncertain]] fields: risk metrics per material and region."""
+    import time
+
+    from critmin.risk import convergence, mc_metadata, risk_metrics, run_ensemble
+    from critmin.scenario import load_scenario
+
+    if engine not in ("fast", "lp"):
+        raise UserError(f"unknown engine {engine!r} (valid: fast, lp)")
+    if fmt not in ("table", "json"):
+        raise UserError(f"unknown format {fmt!r} (valid: table, json)")
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be a non-negative integer (got {seed})")
+    s = load_scenario(scenario)
+    if not s.uncertain:
+        out.print(f"[yellow]note: {s.name} has no [[uncertain]] entries: every draw is the same run[/yellow]")
+    store = _store()
+    store.ensure_built()
+    chain = SupplyChain.from_store(store, blocs_file=state.blocs_file)
+    client = _dask_client(workers, scheduler)
+    used_seed = s.seed if seed is None else seed
+    t0 = time.perf_counter()
+    try:
+        ens = _with_progress(
+            fmt == "table" and draws > 200,
+            draws,
+            lambda progress: run_ensemble(s, chain, draws, seed=used_seed, engine=engine, mode=mode, chunk=chunk,
+                                          progress=progress, client=client, target_stderr=target_stderr),
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    seconds = time.perf_counter() - t0
+    metrics_all = risk_metrics(ens, alpha=alpha)
+    metrics_def = risk_metrics(ens, alpha=alpha, sector="defence")
+    meta = mc_metadata(s, ens, used_seed, engine, seconds)
+    run_id = f"mc-{s.digest()[:8]}-{used_seed}-{ens.draws}-{engine}"
+    meta["run_id"] = run_id
+    if save:
+        path = _save_mc(store, run_id, meta, ens)
+        meta["per_draw_parquet"] = str(path)
+    if fmt == "json":
+        doc = dict(meta)
+        doc["metrics"] = _records(metrics_all)
+        doc["defence_metrics"] = _records(metrics_def)
+        doc["convergence"] = _records(convergence(ens))
+        print(json.dumps(doc, indent=2))
+        return
+    cols = ["material", "region", "expected_shortfall_t", "stderr_expected_shortfall_t", "expected_shortfall_share",
+            "p_shortfall", f"var{alpha * 100:g}_t", f"cvar{alpha * 100:g}_t", "first_short_month_p50",
+            "expected_peak_price_index"]  # fmt: skip
+    shown = metrics_all[metrics_all["expected_shortfall_t"] > 0]
+    title = f"{s.name}: {ens.draws:,} draws, seed {used_seed}, {engine} engine, {seconds:.1f} s"
+    emit(shown.head(top) if top else shown, "table", title=title, columns=cols)
+    if shown.empty:
+        out.print("no shortfall in any draw")
+    emit(convergence(ens), "table", title="convergence (world expected shortfall)")
+    out.print(f"run id {run_id}" + (f"; per-draw summaries in {meta['per_draw_parquet']}" if save else ""))
+
+
+def _with_progress(show: bool, total: int, job: Any) -> Any:
+    if not show or not out.is_terminal:
+        return job(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("draws", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("mc", total=total)
+        return job(lambda n: bar.advance(task, n))
+
+
+def _dask_client(workers: int, scheduler: str | None) -> Any:
+    if not workers and not scheduler:
+        return None
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise UserError("--workers/--scheduler need Dask: pip install 'critmin[dist]'") from exc
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {workers})")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)
+
+
+def _save_mc(store: Store, run_id: str, meta: dict[str, Any], ens: Any) -> Path:
+    folder = store.path.parent / "mc"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.parquet"
+    ens.to_frame().to_parquet(path, index=False)
+    row = pd.DataFrame([{**{k: str(v) for k, v in meta.items()}, "per_draw_parquet": str(path)}])
+    with store.connect() as con:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS mc_runs (run_id VARCHAR, scenario VARCHAR, scenario_sha256 VARCHAR, "
+            "draws VARCHAR, seed VARCHAR, engine VARCHAR, critmin_version VARCHAR, seconds VARCHAR, "
+            "created_utc VARCHAR, per_draw_parquet VARCHAR)"
+        )
+        con.register("row_view", row[["run_id", "scenario", "scenario_sha256", "draws", "seed", "engine",
+                                       "critmin_version", "seconds", "created_utc", "per_draw_parquet"]])  # fmt: skip
+        con.execute("DELETE FROM mc_runs WHERE run_id = ?", [run_id])
+        con.execute("INSERT INTO mc_runs SELECT * FROM row_view")
+    return path
+
+
 @app.command("runs")
 def runs_cmd(fmt: FORMAT = "table") -> None:
     """List the runs stored in the database."""

@@ -62,6 +62,20 @@ class GroupResult:
     ordered: Array  # (B, T, M, K, R) product k ordered by buyers in each region
     exporter_flow: Array  # (B, T, M, K, R) product k received from the restricted pool
     price: Array  # (B, T, M) price index (1 = base year)
+    summary: GroupSummary  # horizon totals per batch member (what Monte Carlo keeps)
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Per batch member, over the horizon: end-use totals and first month short, (B, M, R);
+    defence alone; the price peak (B, M)."""
+
+    demand: Array
+    delivered: Array
+    defence_demand: Array
+    defence_delivered: Array
+    first_short: NDArray[np.int_]  # month index of the first shortfall, -1 if none
+    peak_price: Array
 
 
 def _div(a: Array, b: Array) -> Array:
@@ -73,15 +87,19 @@ def _active(start: Array, months: Array, t: int) -> Array:
     return ((start <= t) & (t < start + months)).astype(float)
 
 
-def simulate(net: Network, lv: Levers, engine: str = "fast") -> tuple[GroupResult, ...]:
-    """Run every material group of ``net`` under the batch of levers ``lv``."""
+def simulate(net: Network, lv: Levers, engine: str = "fast", full: bool = True) -> tuple[GroupResult, ...]:
+    """Run every material group of ``net`` under the batch of levers ``lv``.
+
+    With ``full=False`` the month-by-month arrays keep only the last month (their month axis has
+    length 1) and the horizon summary is what matters: memory does not grow with the horizon.
+    """
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
     kern = ENGINES[engine]
-    return tuple(_simulate_group(net, gi, g, lv, kern) for gi, g in enumerate(net.groups))
+    return tuple(_simulate_group(net, gi, g, lv, kern, full) for gi, g in enumerate(net.groups))
 
 
-def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) -> GroupResult:
+def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, full: bool = True) -> GroupResult:
     M, K, R = g.base_out.shape
     S = len(net.sectors)
     B, T = lv.batch, lv.months
@@ -102,24 +120,34 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
     el_bar = _div((lv.elasticity[:, None, :] * dem0_sector[None]).sum(-1), dem0_total[None])  # (B, M)
     projects = [p for p in lv.projects if p.group == gi]
 
+    T_out = T if full else 1
     out = {
         name: np.zeros(shape)
         for name, shape in (
-            ("demand", (B, T, M, R, S)),
-            ("delivered", (B, T, M, R, S)),
-            ("production", (B, T, M, K, R)),
-            ("capacity", (B, T, M, K, R)),
-            ("inventory", (B, T, M, K, R)),
-            ("unsold", (B, T, M, K, R)),
-            ("stockpile", (B, T, M, K, R)),
-            ("received", (B, T, M, K, R)),
-            ("ordered", (B, T, M, K, R)),
-            ("exporter_flow", (B, T, M, K, R)),
-            ("price", (B, T, M)),
+            ("demand", (B, T_out, M, R, S)),
+            ("delivered", (B, T_out, M, R, S)),
+            ("production", (B, T_out, M, K, R)),
+            ("capacity", (B, T_out, M, K, R)),
+            ("inventory", (B, T_out, M, K, R)),
+            ("unsold", (B, T_out, M, K, R)),
+            ("stockpile", (B, T_out, M, K, R)),
+            ("received", (B, T_out, M, K, R)),
+            ("ordered", (B, T_out, M, K, R)),
+            ("exporter_flow", (B, T_out, M, K, R)),
+            ("price", (B, T_out, M)),
         )
     }
 
+    defence = net.sectors.index("defence") if "defence" in net.sectors else -1
+    acc_dem = np.zeros((B, M, R))
+    acc_del = np.zeros((B, M, R))
+    acc_ddem = np.zeros((B, M, R))
+    acc_ddel = np.zeros((B, M, R))
+    first_short = np.full((B, M, R), -1, dtype=np.int64)
+    peak = np.ones((B, M))
+
     for t in range(T):
+        ti = t if full else 0
         # demand after last month's price, growth, substitution and recycling
         growth = (1 + lv.growth) ** (t / 12)  # (B,)
         mult = price[:, :, None] ** lv.elasticity[:, None, :] * (1 - lv.substitution - lv.recycling)[:, None, :]
@@ -188,10 +216,10 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
             content = _div(e, y)
             sold = rho * supply * _div(e.sum(-1), se)[..., None] + (1 - rho) * supply * _div(o.sum(-1), so)[..., None]
             unsold[:, :, k] = np.maximum(supply - sold, 0.0)
-            out["production"][:, t, :, k] = produced
-            out["received"][:, t, :, k] = y
-            out["ordered"][:, t, :, k] = orders
-            out["exporter_flow"][:, t, :, k] = e
+            out["production"][:, ti, :, k] = produced
+            out["received"][:, ti, :, k] = y
+            out["ordered"][:, ti, :, k] = orders
+            out["exporter_flow"][:, ti, :, k] = e
 
             avail = y + stock[:, :, k]
             if last and coordinated:
@@ -208,13 +236,21 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
                     delivered = dem * _div(use, need_end)[..., None]
                 else:
                     produced = use * g.yield_[None, :, k + 1, None]
-        out["demand"][:, t] = dem
-        out["delivered"][:, t] = delivered
-        out["capacity"][:, t] = cap_t
-        out["inventory"][:, t] = stock
-        out["unsold"][:, t] = unsold
+        out["demand"][:, ti] = dem
+        out["delivered"][:, ti] = delivered
+        tot_dem, tot_del = dem.sum(-1), delivered.sum(-1)
+        acc_dem += tot_dem
+        acc_del += tot_del
+        if defence >= 0:
+            acc_ddem += dem[..., defence]
+            acc_ddel += delivered[..., defence]
+        first_short = np.where((first_short < 0) & (tot_dem - tot_del > 1e-9 * tot_dem), t, first_short)
+        out["capacity"][:, ti] = cap_t
+        out["inventory"][:, ti] = stock
+        out["unsold"][:, ti] = unsold
+        out["stockpile"][:, ti] = 0.0
         for s, lvl in zip(specs, levels, strict=True):
-            out["stockpile"][:, t, s.material, s.stage, s.holder] += lvl
+            out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
 
         # price index from the world fill rate; it moves demand and ramp-up next month
         fill = _div(delivered.sum((-1, -2)), need_end.sum(-1))
@@ -225,7 +261,8 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
             elastic = np.where(fill > 0, np.power(np.maximum(fill, 1e-300), inv_el), np.inf)
         p_new = np.where(el_bar < -1e-12, elastic, np.where(short, np.inf, 1.0))
         price = np.minimum(np.where(short, p_new, 1.0), lv.price_cap[:, None])
-        out["price"][:, t] = price
+        out["price"][:, ti] = price
+        peak = np.maximum(peak, price)
         # spare capacity comes on where the product's buyers were short, and everywhere when the
         # end-use market is short (price index above 1)
         signal = stage_short | (price > 1 + 1e-9)[:, :, None]
@@ -234,7 +271,8 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels) 
         # ... and take it off at the same pace once their buyers are served
         ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
 
-    return GroupResult(**out)
+    summary = GroupSummary(acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak)
+    return GroupResult(**out, summary=summary)
 
 
 def _merge(

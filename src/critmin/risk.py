@@ -1,0 +1,416 @@
+"""Monte Carlo risk ensembles: sample a scenario's ``[[uncertain]]`` fields, run the batched
+engine chunk by chunk, keep per-draw summaries, and compute risk metrics with standard errors.
+
+Reproducibility: draw ``k`` uses its own generator, ``SeedSequence(seed, spawn_key=(k,))``, so it
+is the same number whatever the chunk size, the number of workers or the machine.
+
+Example
+-------
+>>> from critmin.scenario import load_scenario
+>>> s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=[
+...     {"field": "disruption[0].severity", "dist": "uniform", "low": 0.5, "high": 1.0}])
+>>> draws = sample(s, 0, 3)
+>>> [round(float(v), 4) for v in draws["disruption[0].severity"]] == [
+...     round(float(v), 4) for v in sample(s, 0, 3)["disruption[0].severity"]]
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from critmin import __version__
+from critmin.chain import SupplyChain
+from critmin.engine import build_network, compile_scenario
+from critmin.engine.levers import Event, Levers, replicate, with_mode
+from critmin.engine.network import Network
+from critmin.engine.simulate import simulate
+from critmin.errors import UserError
+from critmin.scenario import Scenario, Uncertain
+
+Array = NDArray[np.float64]
+_PATH = re.compile(r"^(disruption|outage|stockpile|project)\[(\d+)\]\.([a-z_]+)$|^(demand|ramp_up)\.([a-z_.]+)$")
+
+
+def _f(x: float | None) -> float:
+    assert x is not None  # the scenario's validation guarantees every parameter a distribution needs
+    return float(x)
+
+
+def _draw_one(u: Uncertain, rng: np.random.Generator) -> float:
+    lo = -math.inf if u.low is None else u.low
+    hi = math.inf if u.high is None else u.high
+    if u.dist == "fixed":
+        return _f(u.value)
+    if u.dist == "uniform":
+        return float(rng.uniform(lo, hi))
+    if u.dist == "triangular":
+        if lo == hi:
+            return float(lo)
+        return float(rng.triangular(lo, _f(u.mode), hi))
+    if u.dist == "normal":
+        for _ in range(1000):  # truncation by rejection (bounded: a clear error rather than a hang)
+            x = float(rng.normal(_f(u.mean), _f(u.sd)))
+            if lo <= x <= hi:
+                return x
+        raise UserError(f"normal({u.mean}, {u.sd}) truncated to [{lo}, {hi}] has almost no mass there")
+    if u.dist == "lognormal":
+        for _ in range(1000):
+            x = float(rng.lognormal(math.log(_f(u.median)), _f(u.sigma)))
+            if lo <= x <= hi:
+                return x
+        raise UserError(f"lognormal(median {u.median}, sigma {u.sigma}) truncated to [{lo}, {hi}] has almost no mass")
+    if u.dist == "beta":
+        x = float(rng.beta(_f(u.a), _f(u.b)))
+        b_lo = 0.0 if u.low is None else u.low
+        b_hi = 1.0 if u.high is None else u.high
+        return b_lo + (b_hi - b_lo) * x
+    if u.dist == "bernoulli":
+        return float(rng.random() < _f(u.p))
+    # choice
+    w = np.asarray(u.weights or [1.0] * len(u.values), dtype=float)
+    return float(u.values[int(rng.choice(len(u.values), p=w / w.sum()))])
+
+
+def sample(scenario: Scenario, first: int, count: int, seed: int | None = None) -> dict[str, Array]:
+    """Draws ``first .. first + count - 1`` of every uncertain field: ``{field: (count,) array}``.
+
+    Draw ``k`` comes from ``SeedSequence(seed, spawn_key=(k,))`` alone, entries in file order.
+    """
+    seed = scenario.seed if seed is None else seed
+    out = {f: np.empty(count) for u in scenario.uncertain for f in u.targets}
+    for i in range(count):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(first + i,)))
+        for u in scenario.uncertain:
+            x = _draw_one(u, rng)
+            for f in u.targets:
+                out[f][i] = x
+    return out
+
+
+def apply_draws(base: Levers, scenario: Scenario, draws: dict[str, Array]) -> Levers:
+    """A batch of levers (one per draw) from a batch-of-one ``base`` and the drawn values."""
+    n = len(next(iter(draws.values()))) if draws else 1
+    lv = replicate(base, n)
+    dis = list(lv.disruptions)
+    out = list(lv.outages)
+    sps = list(lv.stockpiles)
+    prj = list(lv.projects)
+    el = lv.elasticity.copy()
+    growth = lv.growth.copy()
+    ramp = list(lv.ramp_share)
+    from critmin.dataset import SECTORS
+
+    # a scenario item may compile to several specs (a project over several materials): map by label
+    def items(kind: str, idx: int, seq: list[Any]) -> list[int]:
+        return [j for j, x in enumerate(seq) if x.label == f"{kind}[{idx}]"]
+
+    # switches ("happens") last, so that they act on drawn sizes whatever the file order
+    ordered = sorted(draws.items(), key=lambda kv: kv[0].endswith(".happens"))
+    for f, x in ordered:
+        m = _PATH.match(f)
+        assert m is not None
+        if m.group(1):
+            kind, idx, attr = m.group(1), int(m.group(2)), m.group(3)
+            if kind in ("disruption", "outage"):
+                seq: list[Any] = dis if kind == "disruption" else out
+                for j in items(kind, idx, seq):
+                    ev: Event = seq[j]
+                    if attr == "severity":
+                        ev = replace(ev, size=np.clip(x, 0.0, 1.0))
+                    elif attr == "capacity_lost":
+                        # an outage by facility loses the drawn share of the facility's capacity
+                        given = scenario.outage[idx].capacity_lost
+                        share = ev.size / given if given > 0 else np.ones(n)
+                        ev = replace(ev, size=np.clip(x, 0.0, 1.0) * share)
+                    elif attr == "months":
+                        ev = replace(ev, months=np.maximum(np.rint(x), 0.0))
+                    elif attr == "start_shift":
+                        ev = replace(ev, start=ev.start + np.rint(x))
+                    elif attr == "happens":
+                        ev = replace(ev, size=ev.size * (x > 0.5))
+                    seq[j] = ev
+            elif kind == "stockpile":
+                for j in items(kind, idx, sps):
+                    if attr == "tonnes":
+                        sps[j] = replace(sps[j], tonnes=np.maximum(x, 0.0))
+                    else:
+                        sps[j] = replace(sps[j], max_release=np.maximum(x, 0.0) * np.ones(n))
+            else:  # project
+                for j in items(kind, idx, prj):
+                    p = prj[j]
+                    if attr == "capacity_scale":
+                        p = replace(p, capacity=p.capacity * np.maximum(x, 0.0))
+                    elif attr == "start_shift":
+                        p = replace(p, start=np.maximum(p.start + np.rint(x), 0.0))
+                    elif attr == "ramp_months":
+                        p = replace(p, ramp_months=np.maximum(np.rint(x), 0.0))
+                    elif attr == "happens":
+                        p = replace(p, capacity=p.capacity * (x > 0.5))
+                    prj[j] = p
+        else:
+            section, attr = m.group(4), m.group(5)
+            if section == "demand" and attr == "growth_pct_per_yr":
+                growth = x / 100
+            elif section == "demand":
+                el[:, SECTORS.index(attr.split(".", 1)[1])] = np.minimum(x, 0.0)
+            else:  # ramp_up.scale
+                ramp = [r * np.maximum(x, 0.0)[:, None, None] for r in ramp]
+    return replace(
+        lv,
+        disruptions=tuple(dis),
+        outages=tuple(out),
+        stockpiles=tuple(sps),
+        projects=tuple(prj),
+        elasticity=el,
+        growth=growth,
+        ramp_share=tuple(ramp),
+    )
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Per-draw summaries of a Monte Carlo run: arrays (N, material, region)."""
+
+    materials: tuple[str, ...]
+    regions: tuple[str, ...]
+    months: int
+    demand: NDArray[np.float32]
+    shortfall: NDArray[np.float32]
+    defence_demand: NDArray[np.float32]
+    defence_shortfall: NDArray[np.float32]
+    first_short: NDArray[np.int16]  # months from the start to the first shortfall, -1 if none
+    peak_price: NDArray[np.float32]  # (N, material)
+
+    @property
+    def draws(self) -> int:
+        return int(self.shortfall.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy per-draw table: draw, material, region and the summaries (for Parquet)."""
+        n, _, r = self.shortfall.shape
+        idx = pd.MultiIndex.from_product([range(n), self.materials, self.regions], names=["draw", "material", "region"])
+        df = pd.DataFrame(
+            {
+                "demand_t": self.demand.reshape(-1),
+                "shortfall_t": self.shortfall.reshape(-1),
+                "defence_demand_t": self.defence_demand.reshape(-1),
+                "defence_shortfall_t": self.defence_shortfall.reshape(-1),
+                "first_short_month": self.first_short.reshape(-1),
+                "peak_price_index": np.repeat(self.peak_price, r, axis=1).reshape(-1),
+            },
+            index=idx,
+        ).reset_index()
+        return df[df["demand_t"] > 0].reset_index(drop=True)
+
+
+def _summaries(net: Network, lv: Levers, engine: str) -> tuple[Array, ...]:
+    groups = simulate(net, lv, engine, full=False)
+    dem = np.concatenate([g.summary.demand for g in groups], axis=1)
+    dlv = np.concatenate([g.summary.delivered for g in groups], axis=1)
+    ddem = np.concatenate([g.summary.defence_demand for g in groups], axis=1)
+    ddel = np.concatenate([g.summary.defence_delivered for g in groups], axis=1)
+    first = np.concatenate([g.summary.first_short for g in groups], axis=1)
+    peak = np.concatenate([g.summary.peak_price for g in groups], axis=1)
+    short = np.maximum(dem - dlv, 0.0)
+    dshort = np.maximum(ddem - ddel, 0.0)
+    return dem, short, ddem, dshort, first, peak
+
+
+_NETWORKS: list[tuple[SupplyChain, tuple[str, ...], Network]] = []
+
+
+def _network(chain: SupplyChain, regions: tuple[str, ...]) -> Network:
+    """The network of a chain on a region set, built once per process (chains are immutable)."""
+    for c, r, net in _NETWORKS:
+        if c is chain and r == regions:
+            return net
+    net = build_network(chain, regions)
+    _NETWORKS.insert(0, (chain, regions, net))
+    del _NETWORKS[2:]
+    return net
+
+
+def run_chunk(
+    chain: SupplyChain, scenario: Scenario, first: int, count: int, engine: str, mode: str | None
+) -> tuple[Array, ...]:
+    """Draws ``first .. first + count - 1``: sample, build the batch, run, summarise (a pure
+    function of its arguments: what a Dask worker runs)."""
+    net = _network(chain, scenario.regions)
+    base = compile_scenario(scenario, net, chain.blocs)
+    if mode is not None:
+        base = with_mode(base, mode)
+    lv = apply_draws(base, scenario, sample(scenario, first, count))
+    return _summaries(net, lv, engine)
+
+
+def chunks(draws: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """(first, count) pairs covering ``draws`` in pieces of ``chunk``."""
+    for first in range(0, draws, chunk):
+        yield first, min(chunk, draws - first)
+
+
+def run_ensemble(
+    scenario: Scenario,
+    chain: SupplyChain,
+    draws: int,
+    seed: int | None = None,
+    engine: str = "fast",
+    mode: str | None = None,
+    chunk: int = 500,
+    progress: Callable[[int], None] | None = None,
+    client: Any = None,
+    target_stderr: float | None = None,
+) -> Ensemble:
+    """Run ``draws`` Monte Carlo draws (the scenario's own seed unless ``seed`` is given).
+
+    ``client`` is a ``dask.distributed.Client``: chunks are then computed on its workers (results
+    are identical to the in-process run). ``target_stderr`` stops early, at a chunk boundary, once
+    the relative standard error of the world expected shortfall is below it.
+    """
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if chunk < 1:
+        raise UserError(f"chunk must be at least 1 (got {chunk})")
+    if seed is not None:
+        scenario = scenario.with_changes(seed=seed)
+    net = _network(chain, scenario.regions)
+    parts: list[tuple[Array, ...]] = []
+    pieces = list(chunks(draws, chunk))
+    if client is not None:
+        futures = [client.submit(run_chunk, chain, scenario, f, c, engine, mode, pure=False) for f, c in pieces]
+        for (_, c), fut in zip(pieces, futures, strict=True):
+            parts.append(fut.result())
+            if progress:
+                progress(c)
+    else:
+        for f, c in pieces:
+            parts.append(run_chunk(chain, scenario, f, c, engine, mode))
+            if progress:
+                progress(c)
+            if target_stderr is not None and _converged(parts, target_stderr):
+                break
+    dem, short, ddem, dshort, first, peak = (np.concatenate(x, axis=0) for x in zip(*parts, strict=True))
+    return Ensemble(
+        materials=net.materials,
+        regions=net.regions,
+        months=scenario.months,
+        demand=dem.astype(np.float32),
+        shortfall=short.astype(np.float32),
+        defence_demand=ddem.astype(np.float32),
+        defence_shortfall=dshort.astype(np.float32),
+        first_short=first.astype(np.int16),
+        peak_price=peak.astype(np.float32),
+    )
+
+
+def _converged(parts: list[tuple[Array, ...]], target: float) -> bool:
+    short = np.concatenate([p[1] for p in parts], axis=0).sum((1, 2))
+    n = short.size
+    if n < 100 or short.mean() <= 0:
+        return False
+    return bool(short.std(ddof=1) / math.sqrt(n) / short.mean() < target)
+
+
+def risk_metrics(
+    ens: Ensemble, alpha: float = 0.95, threshold_share: float = 0.05, sector: str | None = None
+) -> pd.DataFrame:
+    """Risk metrics per material x region, each with its Monte Carlo standard error.
+
+    ``sector="defence"`` uses the defence demand alone. Columns: expected shortfall (t and share of
+    expected demand), probability of any shortfall and of a shortfall above ``threshold_share`` of
+    demand, VaR and CVaR at ``alpha`` (t), months to the first shortfall (median and 10th/90th
+    percentile among draws that run short), expected price peak, and standard errors.
+    """
+    if not 0 < alpha < 1:
+        raise UserError(f"alpha must be between 0 and 1 (got {alpha})")
+    short = ens.defence_shortfall if sector == "defence" else ens.shortfall
+    dem = ens.defence_demand if sector == "defence" else ens.demand
+    n = ens.draws
+    rows = []
+    for mi, mat in enumerate(ens.materials):
+        for ri, reg in enumerate(ens.regions):
+            d = dem[:, mi, ri].astype(float)
+            if d.max() <= 0:
+                continue
+            x = short[:, mi, ri].astype(float)
+            tol = 1e-9 * d
+            hit = x > tol
+            over = x > threshold_share * d
+            mean = float(x.mean())
+            sd = float(x.std(ddof=1)) if n > 1 else 0.0
+            var = float(np.quantile(x, alpha, method="higher"))
+            tail = x[x >= var]
+            cvar = float(tail.mean())
+            tail_sd = float(tail.std(ddof=1)) if tail.size > 1 else 0.0
+            p = float(hit.mean())
+            p_over = float(over.mean())
+            fs = ens.first_short[:, mi, ri][hit].astype(float)
+            rows.append(
+                {
+                    "material": mat,
+                    "region": reg,
+                    "sector": sector or "all",
+                    "draws": n,
+                    "expected_demand_t": float(d.mean()),
+                    "expected_shortfall_t": mean,
+                    "stderr_expected_shortfall_t": sd / math.sqrt(n),
+                    "expected_shortfall_share": mean / float(d.mean()),
+                    "p_shortfall": p,
+                    "stderr_p_shortfall": math.sqrt(p * (1 - p) / n),
+                    f"p_shortfall_above_{threshold_share:g}": p_over,
+                    f"var{alpha * 100:g}_t": var,
+                    f"cvar{alpha * 100:g}_t": cvar,
+                    f"stderr_cvar{alpha * 100:g}_t": tail_sd / math.sqrt(max(tail.size, 1)),
+                    "first_short_month_p10": float(np.quantile(fs, 0.1)) if fs.size else math.nan,
+                    "first_short_month_p50": float(np.quantile(fs, 0.5)) if fs.size else math.nan,
+                    "first_short_month_p90": float(np.quantile(fs, 0.9)) if fs.size else math.nan,
+                    "expected_peak_price_index": float(ens.peak_price[:, mi].mean()),
+                    "stderr_peak_price_index": float(ens.peak_price[:, mi].std(ddof=1)) / math.sqrt(n)
+                    if n > 1
+                    else 0.0,
+                }
+            )
+    df = pd.DataFrame(rows)
+    return df.sort_values(["expected_shortfall_t", "material", "region"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+
+
+def convergence(ens: Ensemble, points: int = 6) -> pd.DataFrame:
+    """World expected shortfall and its standard error after 1/2^k of the draws (k = points-1..0)."""
+    total = ens.shortfall.astype(float).sum((1, 2))
+    rows = []
+    for k in range(points - 1, -1, -1):
+        n = max(ens.draws >> k, 1)
+        x = total[:n]
+        rows.append(
+            {
+                "draws": n,
+                "expected_world_shortfall_t": float(x.mean()),
+                "stderr_t": float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+            }
+        )
+    return pd.DataFrame(rows).drop_duplicates("draws").reset_index(drop=True)
+
+
+def mc_metadata(scenario: Scenario, ens: Ensemble, seed: int, engine: str, seconds: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "scenario_sha256": scenario.digest(),
+        "draws": ens.draws,
+        "seed": seed,
+        "engine": engine,
+        "critmin_version": __version__,
+        "seconds": round(seconds, 3),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
