@@ -55,14 +55,33 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     """Deliveries ``y`` (same shape as ``D``) of the lexicographic max-min fair allocation.
 
     ``SE``, ``SO`` have the batch shape; ``D``, ``u`` and ``targeted`` have the batch shape plus
-    the buyer axis. ``u`` is ignored where ``targeted`` is False.
+    the buyer axis. ``u`` is ignored where ``targeted`` is False. Rows without a targeted buyer
+    (most rows, most months) take the common fill at once; only the others are sorted.
     """
     SE, SO, D = dust_free(SE, SO, D)
     tgt = np.asarray(targeted, dtype=bool) & (D > 0)
-    u = np.where(tgt, np.maximum(np.asarray(u, dtype=float), 0.0), np.inf)
     d_all = D.sum(-1)
     lam0 = np.minimum(1.0, _safe_div(SE + SO, d_all) + np.where(d_all > 0, 0.0, 1.0))
+    y = lam0[..., None] * D
+    n = D.shape[-1]
+    tgt_f = tgt.reshape(-1, n)
+    rows = np.flatnonzero(tgt_f.any(-1))
+    if rows.size:
+        u_f = np.broadcast_to(np.asarray(u, dtype=float), D.shape).reshape(-1, n)
+        y_f = y.reshape(-1, n)
+        y_f[rows] = _restricted_rows(
+            SE.reshape(-1)[rows], SO.reshape(-1)[rows], D.reshape(-1, n)[rows], u_f[rows], tgt_f[rows],
+            lam0.reshape(-1)[rows], y_f[rows],
+        )  # fmt: skip
+        y = y_f.reshape(D.shape)
+    return y
 
+
+def _restricted_rows(
+    SE: Array, SO: Array, D: Array, u: Array, tgt: NDArray[np.bool_], lam0: Array, y_free: Array
+) -> Array:
+    """The closed form on 2-d (rows, buyers) arrays where some buyer is targeted."""
+    u = np.where(tgt, np.maximum(u, 0.0), np.inf)
     # targeted buyers in order of u/D; prefix sets are the candidates for the bound group
     a = np.where(tgt, _safe_div(np.where(tgt, u, 0.0), D), np.inf)
     order = np.argsort(a, axis=-1, kind="stable")
@@ -74,42 +93,46 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     cum_u = np.cumsum(u_s, -1)
     ratio = np.where(
         valid & (cum_d > 0),
-        _safe_div(SO[..., None] + np.minimum(SE[..., None], cum_u), cum_d),
+        _safe_div(SO[:, None] + np.minimum(SE[:, None], cum_u), cum_d),
         np.inf,
     )
     mu1 = ratio.min(-1)
-    is_min = valid & (ratio <= mu1[..., None] * (1 + 1e-12) + _TOL)
+    is_min = valid & (ratio <= mu1[:, None] * (1 + 1e-12) + _TOL)
     n = D.shape[-1]
     pos = np.arange(n)
     kstar = np.where(is_min.any(-1), np.max(np.where(is_min, pos, -1), -1), -1)
     bound = np.isfinite(mu1) & (mu1 < lam0 * (1 - 1e-12) - _TOL)
 
-    in_k1_s = valid & (pos <= kstar[..., None]) & bound[..., None]
+    in_k1_s = valid & (pos <= kstar[:, None]) & bound[:, None]
     u_k1 = np.where(in_k1_s, u_s, 0.0).sum(-1)
     e_left = np.maximum(SE - u_k1, 0.0)
 
-    # water-filling of what is left of E over the rest (non-targets and the other targets)
-    rest_t_s = valid & ~in_k1_s
+    # water-filling of what is left of E over the rest (non-targets and the other targets):
+    # f(lam) = lam * d_nt + sum_rest min(lam * D_j, u_j) is piecewise linear with breakpoints at
+    # the rest targets' u_j / D_j; in sorted order f at breakpoint m is
+    # (sum of u up to m) + a_m * (d_nt + sum of D after m)
+    rest = valid & ~in_k1_s
     d_nt = np.where(tgt, 0.0, D).sum(-1)
-    pts = np.concatenate([np.zeros((*a_s.shape[:-1], 1)), np.clip(np.where(rest_t_s, a_s, 1.0), 0.0, 1.0)], -1)
-    # f(lam) = lam * d_nt + sum_rest min(lam * D_j, u_j), evaluated at every breakpoint
-    f = pts * d_nt[..., None] + np.minimum(
-        pts[..., :, None] * np.where(rest_t_s, d_s, 0.0)[..., None, :], u_s[..., None, :]
-    ).sum(-1)
-    ok = f <= e_left[..., None] * (1 + 1e-15) + _TOL
-    lam_lo = np.max(np.where(ok, pts, -1.0), -1)
-    f_lo = np.max(np.where(ok & (pts == lam_lo[..., None]), f, -np.inf), -1)
-    slope = d_nt + np.where(rest_t_s & (a_s > lam_lo[..., None]), d_s, 0.0).sum(-1)
+    d_rest = np.where(rest, d_s, 0.0)
+    cum_u_rest = np.cumsum(np.where(rest, u_s, 0.0), -1)
+    d_after = d_rest.sum(-1, keepdims=True) - np.cumsum(d_rest, -1)
+    f = np.where(rest, cum_u_rest + np.where(rest, a_s, 0.0) * (d_nt[:, None] + d_after), np.inf)
+    ok = f <= e_left[:, None] * (1 + 1e-15) + _TOL
+    m_star = np.where(ok.any(-1), np.max(np.where(ok, pos, -1), -1), -1)
+    has = m_star >= 0
+    pick = np.maximum(m_star, 0)[:, None]
+    lam_lo = np.where(has, np.take_along_axis(np.where(rest, a_s, 0.0), pick, -1)[:, 0], 0.0)
+    f_lo = np.where(has, np.take_along_axis(np.where(rest, f, 0.0), pick, -1)[:, 0], 0.0)
+    slope = d_nt + np.where(has, np.take_along_axis(d_after, pick, -1)[:, 0], d_rest.sum(-1))
     lam = np.minimum(1.0, lam_lo + _safe_div(e_left - f_lo, slope) + np.where(slope > 0, 0.0, 1.0))
     lam = np.maximum(lam, np.where(bound, mu1, 0.0))
 
-    y_free = lam0[..., None] * D
-    y_rest = np.where(tgt, np.minimum(lam[..., None] * D, u), lam[..., None] * D)
+    y_rest = np.where(tgt, np.minimum(lam[:, None] * D, u), lam[:, None] * D)
     inv = np.argsort(order, axis=-1, kind="stable")
     in_k1 = np.take_along_axis(in_k1_s, inv, -1)
     mu1_f = np.where(bound, mu1, 0.0)
-    y_bound = np.where(in_k1, mu1_f[..., None] * D, y_rest)
-    return np.where(bound[..., None], y_bound, y_free)
+    y_bound = np.where(in_k1, mu1_f[:, None] * D, y_rest)
+    return np.where(bound[:, None], y_bound, y_free)
 
 
 def restricted_sales(SE: Array, SO: Array, y: Array, u: Array, targeted: NDArray[np.bool_]) -> tuple[Array, Array]:

@@ -146,21 +146,36 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
     first_short = np.full((B, M, R), -1, dtype=np.int64)
     peak = np.ones((B, M))
 
+    sectoral = full or coordinated
+    # events that touch this group at all; constant arrays computed once
+    outages = [ev for ev in lv.outages if ev.group_mask[gi].any()]
+    disruptions = [ev for ev in lv.disruptions if ev.group_mask[gi].any()]
+    zero_sev: Array = np.zeros((B, M, K, R))
+    step = lv.ramp_share[gi][:, None] * g.capacity[None]  # (B, M, K, R) ramp-up per month
     for t in range(T):
         ti = t if full else 0
         # demand after last month's price, growth, substitution and recycling
         growth = (1 + lv.growth) ** (t / 12)  # (B,)
         mult = price[:, :, None] ** lv.elasticity[:, None, :] * (1 - lv.substitution - lv.recycling)[:, None, :]
-        dem = g.demand0[None] * growth[:, None, None, None] * mult[:, :, None, :]  # (B, M, R, S)
-        need_end = dem.sum(-1)
+        if sectoral:
+            dem = g.demand0[None] * growth[:, None, None, None] * mult[:, :, None, :]  # (B, M, R, S)
+            need_end = dem.sum(-1)
+        else:  # totals only (Monte Carlo in market mode): no (B, M, R, S) arrays
+            need_end = np.einsum("mrs,bms->bmr", g.demand0, mult) * growth[:, None, None]
+        dem_def = (
+            g.demand0[None, :, :, defence] * mult[:, :, None, defence] * growth[:, None, None]
+            if defence >= 0
+            else np.zeros(need_end.shape)
+        )
         level = _div(need_end.sum(-1), dem0_total[None])  # (B, M)
 
         # capacity: outages, projects; target output follows demand plus ramp-up
-        lost = np.zeros((B, M, K, R))
-        for ev in lv.outages:
+        cap_t: Array = np.broadcast_to(g.capacity[None], (B, M, K, R))
+        proj: Array | float = 0.0
+        for ev in outages:
             act = _active(ev.start, ev.months, t) * ev.size
-            lost = np.maximum(lost, act[:, None, None, None] * ev.group_mask[gi])
-        proj = np.zeros((B, M, K, R))
+            if act.any():
+                cap_t = np.minimum(cap_t, g.capacity[None] * (1 - act[:, None, None, None] * ev.group_mask[gi]))
         for p in projects:
             frac = np.where(
                 t >= p.start,
@@ -168,17 +183,20 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                 0.0,
             )
             proj = proj + (frac * p.capacity)[:, None, None, None] * p.mask
-        cap_t = g.capacity[None] * (1 - lost) + proj
+        if projects:
+            cap_t = cap_t + proj
         # producers holding unsold output sell from it first: they cut their runs by a
         # restock period's share of it
         planned = g.base_out[None] * level[:, :, None, None] + ramp_extra + proj - unsold / lv.restock_months
         target = np.clip(planned, 0.0, cap_t)
 
         # restrictions in force this month: severity per (material, stage, target region)
-        sev = np.zeros((B, M, K, R))
+        sev = zero_sev
         foreign: NDArray[np.bool_] = np.zeros((B, M, K), dtype=bool)
-        for ev in lv.disruptions:
+        for ev in disruptions:
             act = _active(ev.start, ev.months, t)
+            if not act.any():
+                continue
             sev = np.maximum(sev, (act * ev.size)[:, None, None, None] * ev.group_mask[gi])
             if ev.foreign_content:
                 touched: NDArray[np.bool_] = np.any(ev.group_mask[gi], axis=-1)
@@ -216,14 +234,17 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             content = _div(e, y)
             sold = rho * supply * _div(e.sum(-1), se)[..., None] + (1 - rho) * supply * _div(o.sum(-1), so)[..., None]
             unsold[:, :, k] = np.maximum(supply - sold, 0.0)
-            out["production"][:, ti, :, k] = produced
-            out["received"][:, ti, :, k] = y
-            out["ordered"][:, ti, :, k] = orders
-            out["exporter_flow"][:, ti, :, k] = e
+            if full:
+                out["production"][:, ti, :, k] = produced
+                out["received"][:, ti, :, k] = y
+                out["ordered"][:, ti, :, k] = orders
+                out["exporter_flow"][:, ti, :, k] = e
 
             avail = y + stock[:, :, k]
             if last and coordinated:
                 delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern)
+                del_tot = delivered.sum(-1)
+                del_def = delivered[..., defence] if defence >= 0 else np.zeros(del_tot.shape)
             else:
                 use = np.minimum(need, avail)
                 stock[:, :, k] = avail - use
@@ -233,27 +254,28 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                     # spare capacity on
                     stage_short[:, :, k] = (orders - y).sum(-1) > 1e-9 * orders.sum(-1)
                 if last:
-                    delivered = dem * _div(use, need_end)[..., None]
+                    del_tot = use
+                    del_def = dem_def * _div(use, need_end)
+                    if full:
+                        delivered = dem * _div(use, need_end)[..., None]
                 else:
                     produced = use * g.yield_[None, :, k + 1, None]
-        out["demand"][:, ti] = dem
-        out["delivered"][:, ti] = delivered
-        tot_dem, tot_del = dem.sum(-1), delivered.sum(-1)
-        acc_dem += tot_dem
-        acc_del += tot_del
-        if defence >= 0:
-            acc_ddem += dem[..., defence]
-            acc_ddel += delivered[..., defence]
-        first_short = np.where((first_short < 0) & (tot_dem - tot_del > 1e-9 * tot_dem), t, first_short)
-        out["capacity"][:, ti] = cap_t
-        out["inventory"][:, ti] = stock
-        out["unsold"][:, ti] = unsold
-        out["stockpile"][:, ti] = 0.0
-        for s, lvl in zip(specs, levels, strict=True):
-            out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
+        acc_dem += need_end
+        acc_del += del_tot
+        acc_ddem += dem_def
+        acc_ddel += del_def
+        first_short = np.where((first_short < 0) & (need_end - del_tot > 1e-9 * need_end), t, first_short)
+        if full:
+            out["demand"][:, ti] = dem
+            out["delivered"][:, ti] = delivered
+            out["capacity"][:, ti] = cap_t
+            out["inventory"][:, ti] = stock
+            out["unsold"][:, ti] = unsold
+            for s, lvl in zip(specs, levels, strict=True):
+                out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
 
         # price index from the world fill rate; it moves demand and ramp-up next month
-        fill = _div(delivered.sum((-1, -2)), need_end.sum(-1))
+        fill = _div(del_tot.sum(-1), need_end.sum(-1))
         fill = np.where(need_end.sum(-1) > 0, fill, 1.0)
         short = fill < 1 - 1e-9
         with np.errstate(divide="ignore", over="ignore"):
@@ -261,12 +283,12 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             elastic = np.where(fill > 0, np.power(np.maximum(fill, 1e-300), inv_el), np.inf)
         p_new = np.where(el_bar < -1e-12, elastic, np.where(short, np.inf, 1.0))
         price = np.minimum(np.where(short, p_new, 1.0), lv.price_cap[:, None])
-        out["price"][:, ti] = price
+        if full:
+            out["price"][:, ti] = price
         peak = np.maximum(peak, price)
         # spare capacity comes on where the product's buyers were short, and everywhere when the
         # end-use market is short (price index above 1)
         signal = stage_short | (price > 1 + 1e-9)[:, :, None]
-        step = lv.ramp_share[gi][:, None] * g.capacity[None]
         headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
         # ... and take it off at the same pace once their buyers are served
         ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
