@@ -144,5 +144,4 @@ def test_builtin_without_uncertainty_repeats_one_run(chain):
     assert np.all(ens.shortfall == ens.shortfall[0])
     run = run_scenario(s, chain)
     ga = float(run.dataset["shortfall_t"].sel(material="Ga", region="USA").sum())
-    i, j = ens.materials.index("Ga"), ens.regions.index("USA")
-    assert math.isclose(float(ens.shortfall[0, i, j]), ga, rel_tol=1e-5)
+    assert math.isclose(float(ens.shortfall[0, ens.pair("Ga", "USA")]), ga, rel_tol=1e-5)

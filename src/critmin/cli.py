@@ -671,7 +671,7 @@ def _save_mc(store: Store, run_id: str, meta: dict[str, Any], ens: Any) -> Path:
     folder = store.path.parent / "mc"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id}.parquet"
-    ens.to_frame().to_parquet(path, index=False)
+    ens.write_parquet(path)
     row = pd.DataFrame([{**{k: str(v) for k, v in meta.items()}, "per_draw_parquet": str(path)}])
     with store.connect() as con:
         con.execute(

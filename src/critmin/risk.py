@@ -179,10 +179,12 @@ def apply_draws(base: Levers, scenario: Scenario, draws: dict[str, Array]) -> Le
 
 @dataclass(frozen=True)
 class Ensemble:
-    """Per-draw summaries of a Monte Carlo run: arrays (N, material, region)."""
+    """Per-draw summaries of a Monte Carlo run, for the (material, region) pairs with demand:
+    arrays (N, pair) in float32 (18 bytes per draw and pair), and the price peak (N, material)."""
 
     materials: tuple[str, ...]
     regions: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
     months: int
     demand: NDArray[np.float32]
     shortfall: NDArray[np.float32]
@@ -195,22 +197,54 @@ class Ensemble:
     def draws(self) -> int:
         return int(self.shortfall.shape[0])
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy per-draw table: draw, material, region and the summaries (for Parquet)."""
-        n, _, r = self.shortfall.shape
-        idx = pd.MultiIndex.from_product([range(n), self.materials, self.regions], names=["draw", "material", "region"])
-        df = pd.DataFrame(
+    def pair(self, material: str, region: str) -> int:
+        """Column of a (material, region) pair in the arrays."""
+        return self.pairs.index((material, region))
+
+    def to_frame(self, first: int = 0, count: int | None = None) -> pd.DataFrame:
+        """Tidy per-draw table (draws ``first .. first + count - 1``): draw, material, region and
+        the summaries."""
+        stop = self.draws if count is None else min(self.draws, first + count)
+        n, p = stop - first, len(self.pairs)
+        mats = pd.Categorical([m for m, _ in self.pairs], categories=list(self.materials))
+        regs = pd.Categorical([r for _, r in self.pairs], categories=list(self.regions))
+        mat_idx = np.array([self.materials.index(m) for m, _ in self.pairs])
+        sl = slice(first, stop)
+        return pd.DataFrame(
             {
-                "demand_t": self.demand.reshape(-1),
-                "shortfall_t": self.shortfall.reshape(-1),
-                "defence_demand_t": self.defence_demand.reshape(-1),
-                "defence_shortfall_t": self.defence_shortfall.reshape(-1),
-                "first_short_month": self.first_short.reshape(-1),
-                "peak_price_index": np.repeat(self.peak_price, r, axis=1).reshape(-1),
-            },
-            index=idx,
-        ).reset_index()
-        return df[df["demand_t"] > 0].reset_index(drop=True)
+                "draw": np.repeat(np.arange(first, stop, dtype=np.int64), p),
+                "material": pd.Categorical.from_codes(np.tile(mats.codes, n), categories=mats.categories),
+                "region": pd.Categorical.from_codes(np.tile(regs.codes, n), categories=regs.categories),
+                "demand_t": self.demand[sl].reshape(-1),
+                "shortfall_t": self.shortfall[sl].reshape(-1),
+                "defence_demand_t": self.defence_demand[sl].reshape(-1),
+                "defence_shortfall_t": self.defence_shortfall[sl].reshape(-1),
+                "first_short_month": self.first_short[sl].reshape(-1),
+                "peak_price_index": self.peak_price[sl][:, mat_idx].reshape(-1),
+            }
+        )
+
+    def write_parquet(self, path: Any, rows_per_piece: int = 2_000_000) -> None:
+        """Write the per-draw table to Parquet in pieces (memory stays bounded)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        step = max(rows_per_piece // max(len(self.pairs), 1), 1)
+        writer = None
+        try:
+            for first in range(0, self.draws, step):
+                table = pa.Table.from_pandas(self.to_frame(first, step), preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def _pair_mask(net: Network) -> NDArray[np.bool_]:
+    """(material, region) pairs with base-year demand, in network order."""
+    return np.concatenate([g.demand0.sum(-1) > 0 for g in net.groups], axis=0)
 
 
 def _summaries(net: Network, lv: Levers, engine: str) -> tuple[Array, ...]:
@@ -250,7 +284,16 @@ def run_chunk(
     if mode is not None:
         base = with_mode(base, mode)
     lv = apply_draws(base, scenario, sample(scenario, first, count))
-    return _summaries(net, lv, engine)
+    dem, short, ddem, dshort, first_short, peak = _summaries(net, lv, engine)
+    mask = _pair_mask(net)
+    return (
+        dem[:, mask].astype(np.float32),
+        short[:, mask].astype(np.float32),
+        ddem[:, mask].astype(np.float32),
+        dshort[:, mask].astype(np.float32),
+        first_short[:, mask].astype(np.int16),
+        peak.astype(np.float32),
+    )
 
 
 def chunks(draws: int, chunk: int) -> Iterator[tuple[int, int]]:
@@ -284,37 +327,53 @@ def run_ensemble(
     if seed is not None:
         scenario = scenario.with_changes(seed=seed)
     net = _network(chain, scenario.regions)
-    parts: list[tuple[Array, ...]] = []
+    mask = _pair_mask(net)
+    materials = net.materials
+    pairs = tuple((materials[m], net.regions[r]) for m, r in zip(*np.nonzero(mask), strict=True))
+    p = len(pairs)
+    # preallocated: memory is the per-draw summaries plus one chunk
+    arrays = [np.zeros((draws, p), np.float32) for _ in range(4)]
+    first_short = np.full((draws, p), -1, np.int16)
+    peak = np.ones((draws, len(materials)), np.float32)
+    done = 0
+
+    def keep(first: int, res: tuple[NDArray[Any], ...]) -> None:
+        nonlocal done
+        c = res[0].shape[0]
+        for arr, part in zip(arrays, res[:4], strict=True):
+            arr[first : first + c] = part
+        first_short[first : first + c] = res[4]
+        peak[first : first + c] = res[5]
+        done = max(done, first + c)
+        if progress:
+            progress(c)
+
     pieces = list(chunks(draws, chunk))
     if client is not None:
         futures = [client.submit(run_chunk, chain, scenario, f, c, engine, mode, pure=False) for f, c in pieces]
-        for (_, c), fut in zip(pieces, futures, strict=True):
-            parts.append(fut.result())
-            if progress:
-                progress(c)
+        for (f, _), fut in zip(pieces, futures, strict=True):
+            keep(f, fut.result())
     else:
         for f, c in pieces:
-            parts.append(run_chunk(chain, scenario, f, c, engine, mode))
-            if progress:
-                progress(c)
-            if target_stderr is not None and _converged(parts, target_stderr):
+            keep(f, run_chunk(chain, scenario, f, c, engine, mode))
+            if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
                 break
-    dem, short, ddem, dshort, first, peak = (np.concatenate(x, axis=0) for x in zip(*parts, strict=True))
     return Ensemble(
-        materials=net.materials,
+        materials=materials,
         regions=net.regions,
+        pairs=pairs,
         months=scenario.months,
-        demand=dem.astype(np.float32),
-        shortfall=short.astype(np.float32),
-        defence_demand=ddem.astype(np.float32),
-        defence_shortfall=dshort.astype(np.float32),
-        first_short=first.astype(np.int16),
-        peak_price=peak.astype(np.float32),
+        demand=arrays[0][:done],
+        shortfall=arrays[1][:done],
+        defence_demand=arrays[2][:done],
+        defence_shortfall=arrays[3][:done],
+        first_short=first_short[:done],
+        peak_price=peak[:done],
     )
 
 
-def _converged(parts: list[tuple[Array, ...]], target: float) -> bool:
-    short = np.concatenate([p[1] for p in parts], axis=0).sum((1, 2))
+def _converged(shortfall: NDArray[np.float32], target: float) -> bool:
+    short = shortfall.astype(float).sum(-1)
     n = short.size
     if n < 100 or short.mean() <= 0:
         return False
@@ -337,49 +396,47 @@ def risk_metrics(
     dem = ens.defence_demand if sector == "defence" else ens.demand
     n = ens.draws
     rows = []
-    for mi, mat in enumerate(ens.materials):
-        for ri, reg in enumerate(ens.regions):
-            d = dem[:, mi, ri].astype(float)
-            if d.max() <= 0:
-                continue
-            x = short[:, mi, ri].astype(float)
-            tol = 1e-9 * d
-            hit = x > tol
-            over = x > threshold_share * d
-            mean = float(x.mean())
-            sd = float(x.std(ddof=1)) if n > 1 else 0.0
-            var = float(np.quantile(x, alpha, method="higher"))
-            tail = x[x >= var]
-            cvar = float(tail.mean())
-            tail_sd = float(tail.std(ddof=1)) if tail.size > 1 else 0.0
-            p = float(hit.mean())
-            p_over = float(over.mean())
-            fs = ens.first_short[:, mi, ri][hit].astype(float)
-            rows.append(
-                {
-                    "material": mat,
-                    "region": reg,
-                    "sector": sector or "all",
-                    "draws": n,
-                    "expected_demand_t": float(d.mean()),
-                    "expected_shortfall_t": mean,
-                    "stderr_expected_shortfall_t": sd / math.sqrt(n),
-                    "expected_shortfall_share": mean / float(d.mean()),
-                    "p_shortfall": p,
-                    "stderr_p_shortfall": math.sqrt(p * (1 - p) / n),
-                    f"p_shortfall_above_{threshold_share:g}": p_over,
-                    f"var{alpha * 100:g}_t": var,
-                    f"cvar{alpha * 100:g}_t": cvar,
-                    f"stderr_cvar{alpha * 100:g}_t": tail_sd / math.sqrt(max(tail.size, 1)),
-                    "first_short_month_p10": float(np.quantile(fs, 0.1)) if fs.size else math.nan,
-                    "first_short_month_p50": float(np.quantile(fs, 0.5)) if fs.size else math.nan,
-                    "first_short_month_p90": float(np.quantile(fs, 0.9)) if fs.size else math.nan,
-                    "expected_peak_price_index": float(ens.peak_price[:, mi].mean()),
-                    "stderr_peak_price_index": float(ens.peak_price[:, mi].std(ddof=1)) / math.sqrt(n)
-                    if n > 1
-                    else 0.0,
-                }
-            )
+    for pi, (mat, reg) in enumerate(ens.pairs):
+        mi = ens.materials.index(mat)
+        d = dem[:, pi].astype(float)
+        if d.max() <= 0:
+            continue
+        x = short[:, pi].astype(float)
+        tol = 1e-9 * d
+        hit = x > tol
+        over = x > threshold_share * d
+        mean = float(x.mean())
+        sd = float(x.std(ddof=1)) if n > 1 else 0.0
+        var = float(np.quantile(x, alpha, method="higher"))
+        tail = x[x >= var]
+        cvar = float(tail.mean())
+        tail_sd = float(tail.std(ddof=1)) if tail.size > 1 else 0.0
+        p = float(hit.mean())
+        p_over = float(over.mean())
+        fs = ens.first_short[:, pi][hit].astype(float)
+        rows.append(
+            {
+                "material": mat,
+                "region": reg,
+                "sector": sector or "all",
+                "draws": n,
+                "expected_demand_t": float(d.mean()),
+                "expected_shortfall_t": mean,
+                "stderr_expected_shortfall_t": sd / math.sqrt(n),
+                "expected_shortfall_share": mean / float(d.mean()),
+                "p_shortfall": p,
+                "stderr_p_shortfall": math.sqrt(p * (1 - p) / n),
+                f"p_shortfall_above_{threshold_share:g}": p_over,
+                f"var{alpha * 100:g}_t": var,
+                f"cvar{alpha * 100:g}_t": cvar,
+                f"stderr_cvar{alpha * 100:g}_t": tail_sd / math.sqrt(max(tail.size, 1)),
+                "first_short_month_p10": float(np.quantile(fs, 0.1)) if fs.size else math.nan,
+                "first_short_month_p50": float(np.quantile(fs, 0.5)) if fs.size else math.nan,
+                "first_short_month_p90": float(np.quantile(fs, 0.9)) if fs.size else math.nan,
+                "expected_peak_price_index": float(ens.peak_price[:, mi].mean()),
+                "stderr_peak_price_index": float(ens.peak_price[:, mi].std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0,
+            }
+        )
     df = pd.DataFrame(rows)
     return df.sort_values(["expected_shortfall_t", "material", "region"], ascending=[False, True, True]).reset_index(
         drop=True
@@ -388,7 +445,7 @@ def risk_metrics(
 
 def convergence(ens: Ensemble, points: int = 6) -> pd.DataFrame:
     """World expected shortfall and its standard error after 1/2^k of the draws (k = points-1..0)."""
-    total = ens.shortfall.astype(float).sum((1, 2))
+    total = ens.shortfall.astype(float).sum(-1)
     rows = []
     for k in range(points - 1, -1, -1):
         n = max(ens.draws >> k, 1)
