@@ -168,18 +168,6 @@ class RunResult:
         need = ds["demand_t"].sum("sector")
         return (stock / need.where(need > 0)).rename("cover_months")
 
-    def priority_weighted_delivered(self, regions: list[str] | None = None) -> float:
-        """Sum over months, materials, regions and sectors of delivered / demand-normalised
-        tonnes x sector weight (1 / priority); used to compare modes."""
-        ds = self.dataset
-        w = xr.DataArray(
-            [1.0 / self.scenario.sector_priority(s) for s in ds.sector.values], coords={"sector": ds.sector.values}
-        )
-        share = (ds["delivered_t"] / ds["demand_t"].sum(("month", "region", "sector"))).fillna(0.0)
-        if regions is not None:
-            share = share.sel(region=regions)
-        return float((share * w).sum())
-
     def to_json(self) -> dict[str, Any]:
         """The ``critmin run --format json`` document."""
         return {

@@ -290,14 +290,12 @@ def priority_fill_lp(supply: Array, need: Array, priority: NDArray[np.int_]) -> 
         fills: dict[int, float] = {}
         for c in live:
             # columns: fill of each live class; one row: sum fill_c * N_c <= supply
-            k = len(live)
             a = np.array([[tot[x] / scale for x in live]])
-            lower = np.array([fills.get(x, 0.0) for x in live])
+            lower = np.array([max(fills.get(x, 0.0) - _SLACK, 0.0) for x in live])
             upper = np.array([fills.get(x, 1.0 if x == c else 0.0) for x in live])
             cost = np.array([1.0 if x == c else 0.0 for x in live])
             sol = _solve(cost, lower, upper, a, np.array([-np.inf]), np.array([supply[idx] / scale]), maximize=True)
             fills[c] = float(min(max(sol[live.index(c)], 0.0), 1.0))
-            del k
         for c, f in fills.items():
             out[idx] = np.where(priority == c, nd * f, out[idx])
     return out
