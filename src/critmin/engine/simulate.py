@@ -152,6 +152,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
     disruptions = [ev for ev in lv.disruptions if ev.group_mask[gi].any()]
     zero_sev: Array = np.zeros((B, M, K, R))
     step = lv.ramp_share[gi][:, None] * g.capacity[None]  # (B, M, K, R) ramp-up per month
+    ramp_on = False
     for t in range(T):
         ti = t if full else 0
         # demand after last month's price, growth, substitution and recycling
@@ -289,9 +290,11 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
         # spare capacity comes on where the product's buyers were short, and everywhere when the
         # end-use market is short (price index above 1)
         signal = stage_short | (price > 1 + 1e-9)[:, :, None]
-        headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
-        # ... and take it off at the same pace once their buyers are served
-        ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
+        if ramp_on or signal.any():  # (nothing to do in the many months with no shortage and no ramp)
+            headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
+            # ... and take it off at the same pace once their buyers are served
+            ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
+            ramp_on = bool(ramp_extra.any())
 
     summary = GroupSummary(acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak)
     return GroupResult(**out, summary=summary)
