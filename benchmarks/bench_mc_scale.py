@@ -1,0 +1,38 @@
+"""Monte Carlo scaling: one number of draws per process, so that peak memory is that run's alone.
+
+Run: ``for n in 1000 10000 100000 1000000; do .venv/bin/python benchmarks/bench_mc_scale.py $n; done``
+Prints draws, seconds, draws per second, peak RSS and one metric with its standard error.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
+from bench_mc import UNCERTAIN
+
+from critmin.chain import SupplyChain
+from critmin.risk import risk_metrics, run_ensemble
+from critmin.scenario import load_scenario
+from critmin.store import Store, default_db_path
+
+
+def main() -> None:
+    n = int(sys.argv[1])
+    chain = SupplyChain.from_store(Store(default_db_path()))
+    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    t = time.perf_counter()
+    ens = run_ensemble(s, chain, n, seed=2, chunk=2000)
+    dt = time.perf_counter() - t
+    m = risk_metrics(ens).iloc[0]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{n:9d} draws {dt:8.1f} s {n / dt:7.0f} draws/s peak RSS {rss:6.0f} MB; "
+        f"{m.material} {m.region} expected shortfall {m.expected_shortfall_t:.3f}"
+        f" +- {m.stderr_expected_shortfall_t:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
