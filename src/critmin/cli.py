@@ -24,6 +24,7 @@ from critmin.chain import SupplyChain
 from critmin.errors import DataValidationError, UserError
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
+from critmin.tabular import records
 
 app = typer.Typer(
     help="critmin: critical-mineral supply-chain security (chain map, metrics, disruption scenarios).",
@@ -106,25 +107,10 @@ def _fmt(value: Any, col: str) -> str:
     return str(value)
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    recs = df.to_dict("records")
-    clean = []
-    for r in recs:
-        row = {}
-        for k, v in r.items():
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            elif hasattr(v, "item"):
-                v = v.item()
-            row[k] = v
-        clean.append(row)
-    return clean
-
-
 def emit(df: pd.DataFrame, fmt: str, title: str = "", columns: list[str] | None = None) -> None:
     """Print a frame as a rich table, JSON (list of objects) or CSV."""
     if fmt == "json":
-        print(json.dumps(_records(df), indent=2))
+        print(json.dumps(records(df), indent=2))
         return
     if fmt == "csv":
         sys.stdout.write(df.to_csv(index=False))
@@ -441,13 +427,12 @@ def scenarios_new(
 @scen_app.command("facilities")
 def scenarios_facilities(fmt: FORMAT = "table") -> None:
     """Facility ids for `facility = ...` in outages and projects (from the data's facility list)."""
-    from critmin.dataset import read_pack
-    from critmin.engine.levers import facility_id
+    from critmin.engine.levers import facilities
 
-    fac = read_pack("facilities")
+    fac = facilities()
     df = pd.DataFrame(
         {
-            "id": [facility_id(str(n)) for n in fac["facility"]],
+            "id": fac["fid"],
             "country": fac["country_iso3"],
             "stage": fac["stage"],
             "capacity": fac["capacity"],
@@ -536,7 +521,7 @@ def _run_both(
         voc.to_csv(out_dir / "value_of_cooperation.csv", index=False)
     if fmt == "json":
         doc: dict[str, Any] = {m: r.to_json() for m, r in runs.items()}
-        doc["value_of_cooperation"] = _records(voc)
+        doc["value_of_cooperation"] = records(voc)
         print(json.dumps(doc, indent=2))
         return
     emit(
@@ -622,9 +607,9 @@ def mc_cmd(
         meta["per_draw_parquet"] = str(path)
     if fmt == "json":
         doc = dict(meta)
-        doc["metrics"] = _records(metrics_all)
-        doc["defence_metrics"] = _records(metrics_def)
-        doc["convergence"] = _records(convergence(ens))
+        doc["metrics"] = records(metrics_all)
+        doc["defence_metrics"] = records(metrics_def)
+        doc["convergence"] = records(convergence(ens))
         print(json.dumps(doc, indent=2))
         return
     cols = ["material", "region", "expected_shortfall_t", "stderr_expected_shortfall_t", "expected_shortfall_share",

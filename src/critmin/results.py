@@ -24,6 +24,7 @@ from critmin import __version__
 from critmin.engine.network import PRODUCING_STAGES, Network
 from critmin.engine.simulate import GroupResult
 from critmin.scenario import Scenario
+from critmin.tabular import records
 
 #: a month counts as short when its shortfall exceeds this share of demand (numerical noise below)
 SHORT_TOL = 1e-9
@@ -168,8 +169,8 @@ class RunResult:
         need = ds["demand_t"].sum("sector")
         return (stock / need.where(need > 0)).rename("cover_months")
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``critmin run --format json`` document."""
+    def metadata(self) -> dict[str, Any]:
+        """What identifies the run: id, scenario and its hash, engine, mode, seed, versions."""
         return {
             "run_id": self.run_id,
             "scenario": self.scenario.name,
@@ -179,11 +180,17 @@ class RunResult:
             "seed": self.scenario.seed,
             "critmin_version": self.version,
             "data_sha256": self.data_sha256,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``critmin run --format json`` document."""
+        return {
+            **self.metadata(),
             "months": list(self.dataset.month.values),
             "notes": list(self.notes),
-            "summary": _records(self.summary()),
-            "by_month": _records(self.by_month()),
-            "price_index": _records(self.dataset["price_index"].to_dataframe().reset_index()),
+            "summary": records(self.summary()),
+            "by_month": records(self.by_month()),
+            "price_index": records(self.dataset["price_index"].to_dataframe().reset_index()),
         }
 
     def save(self, store: Any) -> str:
@@ -194,14 +201,7 @@ class RunResult:
         runs = pd.DataFrame(
             [
                 {
-                    "run_id": self.run_id,
-                    "scenario": self.scenario.name,
-                    "scenario_sha256": self.scenario.digest(),
-                    "engine": self.engine,
-                    "mode": self.mode,
-                    "seed": self.scenario.seed,
-                    "critmin_version": self.version,
-                    "data_sha256": self.data_sha256,
+                    **self.metadata(),
                     "created_utc": self.created_utc,
                     "start_month": self.scenario.start,
                     "months": self.scenario.months,
@@ -282,22 +282,6 @@ def make_run_id(scenario: Scenario, engine: str, mode: str, created_utc: str) ->
 
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in df.to_dict(orient="records"):
-        rec: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, np.integer):
-                v = int(v)
-            elif isinstance(v, np.floating | float):
-                v = None if np.isnan(v) else float(v)
-            elif isinstance(v, np.bool_):
-                v = bool(v)
-            rec[str(k)] = v
-        out.append(rec)
-    return out
 
 
 def load_runs(store: Any) -> pd.DataFrame:

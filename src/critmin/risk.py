@@ -18,7 +18,6 @@ True
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -30,15 +29,15 @@ from numpy.typing import NDArray
 
 from critmin import __version__
 from critmin.chain import SupplyChain
+from critmin.dataset import SECTORS
 from critmin.engine import build_network, compile_scenario
 from critmin.engine.levers import Event, Levers, replicate, with_mode
 from critmin.engine.network import Network
 from critmin.engine.simulate import simulate
 from critmin.errors import UserError
-from critmin.scenario import Scenario, Uncertain
+from critmin.scenario import UNCERTAIN_FIELD, Scenario, Uncertain
 
 Array = NDArray[np.float64]
-_PATH = re.compile(r"^(disruption|outage|stockpile|project)\[(\d+)\]\.([a-z_]+)$|^(demand|ramp_up)\.([a-z_.]+)$")
 
 
 def _f(x: float | None) -> float:
@@ -108,7 +107,6 @@ def apply_draws(base: Levers, scenario: Scenario, draws: dict[str, Array]) -> Le
     el = lv.elasticity.copy()
     growth = lv.growth.copy()
     ramp = list(lv.ramp_share)
-    from critmin.dataset import SECTORS
 
     # a scenario item may compile to several specs (a project over several materials): map by label
     def items(kind: str, idx: int, seq: list[Any]) -> list[int]:
@@ -117,7 +115,7 @@ def apply_draws(base: Levers, scenario: Scenario, draws: dict[str, Array]) -> Le
     # switches ("happens") last, so that they act on drawn sizes whatever the file order
     ordered = sorted(draws.items(), key=lambda kv: kv[0].endswith(".happens"))
     for f, x in ordered:
-        m = _PATH.match(f)
+        m = UNCERTAIN_FIELD.match(f)
         assert m is not None
         if m.group(1):
             kind, idx, attr = m.group(1), int(m.group(2)), m.group(3)

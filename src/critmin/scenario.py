@@ -334,7 +334,9 @@ UNCERTAIN_FIELDS: dict[str, tuple[str, ...]] = {
     "demand": ("growth_pct_per_yr", *(f"elasticity.{s}" for s in SECTORS)),
     "ramp_up": ("scale",),
 }
-_FIELD = re.compile(r"^(disruption|outage|stockpile|project)\[(\d+)\]\.([a-z_]+)$|^(demand|ramp_up)\.([a-z_.]+)$")
+UNCERTAIN_FIELD = re.compile(
+    r"^(disruption|outage|stockpile|project)\[(\d+)\]\.([a-z_]+)$|^(demand|ramp_up)\.([a-z_.]+)$"
+)
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "normal", "lognormal", "beta", "bernoulli", "choice")
 
 
@@ -378,7 +380,7 @@ class Uncertain(_Spec):
         if (self.field is None) == (not self.fields):
             raise ValueError('give field = "..." or fields = [...] (one of them)')
         for f in self.targets:
-            if not _FIELD.match(f):
+            if not UNCERTAIN_FIELD.match(f):
                 raise ValueError(f"cannot put a distribution on {f!r} (see critmin docs: e.g. disruption[0].severity)")
         need = {
             "fixed": ("value",), "uniform": ("low", "high"), "triangular": ("low", "mode", "high"),
@@ -473,7 +475,7 @@ class Scenario(_Spec):
         seen: set[str] = set()
         for i, u in enumerate(self.uncertain):
             for f in u.targets:
-                m = _FIELD.match(f)
+                m = UNCERTAIN_FIELD.match(f)
                 assert m is not None
                 if m.group(1):
                     section, idx, attr = m.group(1), int(m.group(2)), m.group(3)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from critmin import names
@@ -111,16 +112,26 @@ def facility_id(name: str) -> str:
     return _SLUG.sub("-", name.lower()).strip("-")
 
 
-def facility_share(facility: str) -> tuple[str, str, float, str]:
-    """(country, stage, share of the country's listed operating capacity at that stage, note)."""
+def facilities() -> pd.DataFrame:
+    """The data's facility list with an ``fid`` column (the ids scenarios use)."""
     from critmin.dataset import read_pack
 
     fac = read_pack("facilities")
-    fac = fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
+    return fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
+
+
+def _facility(facility: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The facility list and the row of ``facility``; "did you mean" if unknown."""
+    fac = facilities()
     hit = fac[fac["fid"] == facility]
     if hit.empty:
         raise UnknownNameError("facility", facility, fac["fid"])
-    row = hit.iloc[0]
+    return fac, hit.iloc[0]
+
+
+def facility_share(facility: str) -> tuple[str, str, float, str]:
+    """(country, stage, share of the country's listed operating capacity at that stage, note)."""
+    fac, row = _facility(facility)
     try:
         stage = names.stage(str(row["stage"]))
     except UnknownNameError:
@@ -147,14 +158,9 @@ def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
     if p.facility is None:
         assert p.region is not None and p.stage is not None and p.start is not None
         return p.region, p.stage, p.capacities(), p.start, ""
-    from critmin.dataset import Params, load_parameters, read_pack
+    from critmin.dataset import Params, load_parameters
 
-    fac = read_pack("facilities")
-    fac = fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
-    hit = fac[fac["fid"] == p.facility]
-    if hit.empty:
-        raise UnknownNameError("facility", p.facility, fac["fid"])
-    row = hit.iloc[0]
+    _, row = _facility(p.facility)
     region = p.region or str(row["country_iso3"])
     stage = p.stage
     if stage is None:
