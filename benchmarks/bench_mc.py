@@ -3,8 +3,10 @@
 Reference problem: the built-in ``china-embargo-framework-12m`` (36 monthly steps, every simulated
 material, the default region set) with uncertainty on severity (uniform 0.5-1) and duration
 (triangular 3/9/18 months). Both engines run the same draws; the script checks that the per-draw
-summaries agree and prints draws per second for each and their ratio, then how time and peak
-memory grow with the number of draws (fast engine).
+summaries agree and prints draws per second for each and their ratio (fast on one thread and on
+the default threads, both in this one process), then how time and peak memory grow with the
+number of draws (fast engine). The lp side keeps one HiGHS model per LP structure and changes
+only costs, bounds and the demand coefficients between solves, warm-starting from the last basis.
 
 Run: ``.venv/bin/python benchmarks/bench_mc.py [--fast-draws 2000] [--lp-draws 10] [--scale 1000 4000 16000]``
 """
@@ -18,7 +20,7 @@ import time
 import numpy as np
 
 from critmin.chain import SupplyChain
-from critmin.risk import run_ensemble
+from critmin.risk import default_threads, run_ensemble
 from critmin.scenario import load_scenario
 from critmin.store import Store, default_db_path
 
@@ -41,6 +43,9 @@ def main() -> None:
     run_ensemble(s, chain, 10, seed=1)  # warm-up: network cache, imports
 
     t = time.perf_counter()
+    run_ensemble(s, chain, args.fast_draws, seed=1, engine="fast", threads=1)
+    t_one = time.perf_counter() - t
+    t = time.perf_counter()
     fast = run_ensemble(s, chain, args.fast_draws, seed=1, engine="fast")
     t_fast = time.perf_counter() - t
     t = time.perf_counter()
@@ -50,7 +55,8 @@ def main() -> None:
     scale = fast.demand[: args.lp_draws].astype(float).sum(-1, keepdims=True)
     agree = bool(np.all(np.abs(a - b) <= 1e-5 * np.abs(a) + 1e-7 * scale))
     f_rate, l_rate = args.fast_draws / t_fast, args.lp_draws / t_lp
-    print(f"fast: {args.fast_draws} draws in {t_fast:.1f} s = {f_rate:,.0f} draws/s")
+    print(f"fast, 1 thread: {args.fast_draws} draws in {t_one:.1f} s = {args.fast_draws / t_one:,.0f} draws/s")
+    print(f"fast, {default_threads()} threads: {args.fast_draws} draws in {t_fast:.1f} s = {f_rate:,.0f} draws/s")
     print(f"lp:   {args.lp_draws} draws in {t_lp:.1f} s = {l_rate:,.2f} draws/s")
     print(f"fast/lp: {f_rate / l_rate:,.0f}x; per-draw shortfalls agree on the {args.lp_draws} common draws: {agree}")
     print(f"{'draws':>8s} {'seconds':>8s} {'draws/s':>8s} {'peak RSS MB':>12s}")

@@ -59,6 +59,23 @@ def test_draw_k_is_the_same_whatever_the_chunk(chain):
     assert not np.array_equal(e1.shortfall, e3.shortfall)
 
 
+def test_threads_do_not_change_a_draw(chain):
+    s = load_scenario("china-embargo-framework-12m").with_changes(
+        uncertain=[
+            {"field": "disruption[0].severity", "dist": "uniform", "low": 0.5, "high": 1.0},
+            {"field": "disruption[0].months", "dist": "triangular", "low": 3, "mode": 9, "high": 18},
+        ]
+    )
+    one = run_ensemble(s, chain, 40, seed=4, chunk=40, threads=1)
+    many = run_ensemble(s, chain, 40, seed=4, chunk=6, threads=3)
+    assert one.shortfall.sum() > 0
+    for name in ("demand", "shortfall", "defence_shortfall", "first_short", "peak_price"):
+        assert np.array_equal(getattr(one, name), getattr(many, name)), name
+    lp_one = run_ensemble(s, chain, 2, seed=4, chunk=1, engine="lp", threads=2)
+    scale = one.demand[:2].astype(float).sum(-1, keepdims=True)
+    assert np.all(np.abs(lp_one.shortfall - one.shortfall[:2]) <= 1e-5 * np.abs(one.shortfall[:2]) + 1e-7 * scale)
+
+
 def test_bernoulli_gives_p_times_the_certain_shortfall(chain):
     certain = run_scenario(parse_scenario(GA), chain)
     s_certain = float(certain.dataset["shortfall_t"].sel(material="Ga", region="USA").sum())

@@ -17,9 +17,13 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -294,6 +298,19 @@ def run_chunk(
     )
 
 
+#: in-process threads used by default (beyond two, the GIL-held Python part of each month dominates)
+MAX_THREADS = 2
+
+
+def default_threads() -> int:
+    """Threads for an in-process run: the cores this process may use, at most :data:`MAX_THREADS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS))
+
+
 def chunks(draws: int, chunk: int) -> Iterator[tuple[int, int]]:
     """(first, count) pairs covering ``draws`` in pieces of ``chunk``."""
     for first in range(0, draws, chunk):
@@ -307,16 +324,20 @@ def run_ensemble(
     seed: int | None = None,
     engine: str = "fast",
     mode: str | None = None,
-    chunk: int = 500,
+    chunk: int = 2000,
     progress: Callable[[int], None] | None = None,
     client: Any = None,
     target_stderr: float | None = None,
+    threads: int | None = None,
 ) -> Ensemble:
     """Run ``draws`` Monte Carlo draws (the scenario's own seed unless ``seed`` is given).
 
     ``client`` is a ``dask.distributed.Client``: chunks are then computed on its workers (results
     are identical to the in-process run). ``target_stderr`` stops early, at a chunk boundary, once
-    the relative standard error of the world expected shortfall is below it.
+    the relative standard error of the world expected shortfall is below it. In process, chunks
+    run on ``threads`` threads (default: the cores this process may use, at most
+    :data:`MAX_THREADS`); numpy releases the GIL inside its array operations, and each chunk is a
+    pure function of its draws, so results do not depend on the thread count.
     """
     if draws < 1:
         raise UserError(f"--draws must be at least 1 (got {draws})")
@@ -352,10 +373,29 @@ def run_ensemble(
         for (f, _), fut in zip(pieces, futures, strict=True):
             keep(f, fut.result())
     else:
-        for f, c in pieces:
-            keep(f, run_chunk(chain, scenario, f, c, engine, mode))
-            if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
-                break
+        n_threads = max(1, min(threads if threads is not None else default_threads(), len(pieces)))
+        if n_threads == 1:
+            for f, c in pieces:
+                keep(f, run_chunk(chain, scenario, f, c, engine, mode))
+                if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
+                    break
+            pieces = []
+        with ThreadPoolExecutor(n_threads) as pool:
+            # at most n_threads chunks in flight, taken in order: memory stays one chunk per thread
+            # and an early stop happens at the same chunk boundary whatever the thread count
+            window: deque[tuple[int, Future[tuple[Array, ...]]]] = deque()
+            queue = iter(pieces)
+            for f, c in itertools.islice(queue, n_threads):
+                window.append((f, pool.submit(run_chunk, chain, scenario, f, c, engine, mode)))
+            while window:
+                f, fut = window.popleft()
+                keep(f, fut.result())
+                if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
+                    for _, rest in window:
+                        rest.cancel()
+                    break
+                for nf, nc in itertools.islice(queue, 1):
+                    window.append((nf, pool.submit(run_chunk, chain, scenario, nf, nc, engine, mode)))
     return Ensemble(
         materials=materials,
         regions=net.regions,

@@ -28,6 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from critmin.engine.arrays import rowsum
+from critmin.engine.arrays import safe_div as _safe_div
+
 Array = NDArray[np.float64]
 _TOL = 1e-12
 #: numerical dust, shared by both engines: an order below DUST x the largest order, or a total
@@ -42,13 +45,9 @@ def dust_free(SE: Array, SO: Array, D: Array) -> tuple[Array, Array, Array]:
     SO = np.maximum(np.asarray(SO, dtype=float), 0.0)
     D = np.maximum(np.asarray(D, dtype=float), 0.0)
     D = np.where(DUST * D.max(-1, keepdims=True) <= D, D, 0.0)
-    total = D.sum(-1)
+    total = rowsum(D)
     dust = DUST * total > SE + SO
     return np.where(dust, 0.0, SE), np.where(dust, 0.0, SO), D
-
-
-def _safe_div(a: Array, b: Array) -> Array:
-    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
 
 
 def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.bool_]) -> Array:
@@ -60,7 +59,7 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     """
     SE, SO, D = dust_free(SE, SO, D)
     tgt = np.asarray(targeted, dtype=bool) & (D > 0)
-    d_all = D.sum(-1)
+    d_all = rowsum(D)
     lam0 = np.minimum(1.0, _safe_div(SE + SO, d_all) + np.where(d_all > 0, 0.0, 1.0))
     y = lam0[..., None] * D
     n = D.shape[-1]
@@ -69,18 +68,31 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     if rows.size:
         u_f = np.broadcast_to(np.asarray(u, dtype=float), D.shape).reshape(-1, n)
         y_f = y.reshape(-1, n)
-        y_f[rows] = _restricted_rows(
-            SE.reshape(-1)[rows], SO.reshape(-1)[rows], D.reshape(-1, n)[rows], u_f[rows], tgt_f[rows],
-            lam0.reshape(-1)[rows], y_f[rows],
+        D_r = D.reshape(-1, n)[rows]
+        tgt_r = tgt_f[rows]
+        # only the buyers targeted in some row need the sorted treatment; the others enter
+        # through their total demand and take the common fill
+        cols = np.flatnonzero(tgt_r.any(0))
+        rest = np.ones(n, dtype=bool)
+        rest[cols] = False
+        y_cols, lam, bound = _restricted_rows(
+            SE.reshape(-1)[rows], SO.reshape(-1)[rows], D_r[:, cols], u_f[rows][:, cols], tgt_r[:, cols],
+            lam0.reshape(-1)[rows], rowsum(D_r[:, rest]),
         )  # fmt: skip
+        y_r = np.where(bound[:, None], lam[:, None] * D_r, y_f[rows])
+        y_r[:, cols] = np.where(bound[:, None], y_cols, y_r[:, cols])
+        y_f[rows] = y_r
         y = y_f.reshape(D.shape)
     return y
 
 
 def _restricted_rows(
-    SE: Array, SO: Array, D: Array, u: Array, tgt: NDArray[np.bool_], lam0: Array, y_free: Array
-) -> Array:
-    """The closed form on 2-d (rows, buyers) arrays where some buyer is targeted."""
+    SE: Array, SO: Array, D: Array, u: Array, tgt: NDArray[np.bool_], lam0: Array, d_other: Array
+) -> tuple[Array, Array, Array]:
+    """The closed form on 2-d (rows, buyers) arrays where some buyer is targeted; ``d_other`` is
+    the demand of untargeted buyers left out of the arrays. Returns the deliveries of the buyers
+    given, the fill ``lam`` of every untargeted buyer, and whether the row is bound (where it is
+    not, the common fill ``lam0`` stands for everyone)."""
     u = np.where(tgt, np.maximum(u, 0.0), np.inf)
     # targeted buyers in order of u/D; prefix sets are the candidates for the bound group
     a = np.where(tgt, _safe_div(np.where(tgt, u, 0.0), D), np.inf)
@@ -104,7 +116,7 @@ def _restricted_rows(
     bound = np.isfinite(mu1) & (mu1 < lam0 * (1 - 1e-12) - _TOL)
 
     in_k1_s = valid & (pos <= kstar[:, None]) & bound[:, None]
-    u_k1 = np.where(in_k1_s, u_s, 0.0).sum(-1)
+    u_k1 = rowsum(np.where(in_k1_s, u_s, 0.0))
     e_left = np.maximum(SE - u_k1, 0.0)
 
     # water-filling of what is left of E over the rest (non-targets and the other targets):
@@ -112,10 +124,10 @@ def _restricted_rows(
     # the rest targets' u_j / D_j; in sorted order f at breakpoint m is
     # (sum of u up to m) + a_m * (d_nt + sum of D after m)
     rest = valid & ~in_k1_s
-    d_nt = np.where(tgt, 0.0, D).sum(-1)
+    d_nt = rowsum(np.where(tgt, 0.0, D)) + d_other
     d_rest = np.where(rest, d_s, 0.0)
     cum_u_rest = np.cumsum(np.where(rest, u_s, 0.0), -1)
-    d_after = d_rest.sum(-1, keepdims=True) - np.cumsum(d_rest, -1)
+    d_after = rowsum(d_rest, keepdims=True) - np.cumsum(d_rest, -1)
     f = np.where(rest, cum_u_rest + np.where(rest, a_s, 0.0) * (d_nt[:, None] + d_after), np.inf)
     ok = f <= e_left[:, None] * (1 + 1e-15) + _TOL
     m_star = np.where(ok.any(-1), np.max(np.where(ok, pos, -1), -1), -1)
@@ -123,7 +135,7 @@ def _restricted_rows(
     pick = np.maximum(m_star, 0)[:, None]
     lam_lo = np.where(has, np.take_along_axis(np.where(rest, a_s, 0.0), pick, -1)[:, 0], 0.0)
     f_lo = np.where(has, np.take_along_axis(np.where(rest, f, 0.0), pick, -1)[:, 0], 0.0)
-    slope = d_nt + np.where(has, np.take_along_axis(d_after, pick, -1)[:, 0], d_rest.sum(-1))
+    slope = d_nt + np.where(has, np.take_along_axis(d_after, pick, -1)[:, 0], rowsum(d_rest))
     lam = np.minimum(1.0, lam_lo + _safe_div(e_left - f_lo, slope) + np.where(slope > 0, 0.0, 1.0))
     lam = np.maximum(lam, np.where(bound, mu1, 0.0))
 
@@ -132,7 +144,7 @@ def _restricted_rows(
     in_k1 = np.take_along_axis(in_k1_s, inv, -1)
     mu1_f = np.where(bound, mu1, 0.0)
     y_bound = np.where(in_k1, mu1_f[:, None] * D, y_rest)
-    return np.where(bound[:, None], y_bound, y_free)
+    return y_bound, lam, bound
 
 
 def restricted_sales(SE: Array, SO: Array, y: Array, u: Array, targeted: NDArray[np.bool_]) -> tuple[Array, Array]:
@@ -151,11 +163,11 @@ def restricted_sales(SE: Array, SO: Array, y: Array, u: Array, targeted: NDArray
     SE = np.maximum(np.asarray(SE, dtype=float), 0.0)
     SO = np.maximum(np.asarray(SO, dtype=float), 0.0)
     cap = np.where(targeted, np.minimum(np.maximum(u, 0.0), y), y)
-    total = y.sum(-1)
-    hi = np.minimum(SE, cap.sum(-1))
+    total = rowsum(y)
+    hi = np.minimum(SE, rowsum(cap))
     lo = np.maximum(total - SO, 0.0)
     e_sold = np.minimum(np.maximum(_safe_div(SE, SE + SO) * total, lo), hi)
-    e = cap * _safe_div(e_sold, cap.sum(-1))[..., None]
+    e = cap * _safe_div(e_sold, rowsum(cap))[..., None]
     return e, y - e
 
 
@@ -172,7 +184,7 @@ def priority_fill(supply: Array, need: Array, priority: NDArray[np.int_]) -> Arr
     left = supply.copy()
     for c in np.unique(priority):
         sel = priority == c
-        n_c = np.where(sel, need, 0.0).sum(-1)
+        n_c = rowsum(np.where(sel, need, 0.0))
         give = np.minimum(n_c, left)
         out = out + np.where(sel, need * _safe_div(give, n_c)[..., None], 0.0)
         left = left - give

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 import highspy
@@ -56,17 +57,77 @@ def _highs() -> highspy.Highs:
     return h
 
 
-_SOLVER: highspy.Highs | None = None
+_LOCAL = threading.local()
 
 
-def _solver() -> highspy.Highs:
-    global _SOLVER
-    if _SOLVER is None:
-        _SOLVER = _highs()
-    return _SOLVER
+class _Model:
+    """One LP structure kept alive in HiGHS: built once, then only its data change.
+
+    The first solve passes the whole model; later solves change only the costs, the column and
+    row bounds, and the matrix entries that differ from the last solve (``changeCoeff``). HiGHS
+    keeps its basis across such changes, so each solve starts warm from the previous optimum.
+    """
+
+    def __init__(self) -> None:
+        self.h = _highs()
+        self.a: Array | None = None
+        self.sense: bool | None = None
+
+    def solve(self, cost: Array, lower: Array, upper: Array, a: Array, row_lower: Array, row_upper: Array,
+              maximize: bool) -> Array:  # fmt: skip
+        h = self.h
+        n_row, n_col = a.shape
+        col_upper = np.where(np.isfinite(upper), upper, _INF).astype(float)
+        row_lo = np.where(np.isfinite(row_lower), row_lower, -_INF).astype(float)
+        row_hi = np.where(np.isfinite(row_upper), row_upper, _INF).astype(float)
+        if self.a is None or self.a.shape != a.shape:
+            self._pass(cost, lower, col_upper, a, row_lo, row_hi, maximize)
+        else:
+            cols = np.arange(n_col, dtype=np.int32)
+            h.changeColsCost(n_col, cols, np.asarray(cost, dtype=float))
+            h.changeColsBounds(n_col, cols, np.asarray(lower, dtype=float), col_upper)
+            h.changeRowsBounds(n_row, np.arange(n_row, dtype=np.int32), row_lo, row_hi)  # type: ignore[attr-defined]  # (missing from the stubs)
+            for r, c in zip(*np.nonzero(a != self.a), strict=True):
+                h.changeCoeff(int(r), int(c), float(a[r, c]))
+            if maximize != self.sense:
+                h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+        self.a = a.copy()
+        self.sense = maximize
+        # a guard, not a budget: HiGHS's clock runs across solves on one instance
+        h.setOptionValue("time_limit", h.getRunTime() + 30.0)
+        h.run()
+        ms = h.getModelStatus()
+        if ms != highspy.HighsModelStatus.kOptimal:
+            # start the next solve of this structure cold
+            self.a = None
+            raise RuntimeError(f"HiGHS did not solve the allocation model: {h.modelStatusToString(ms)}")
+        return np.asarray(h.getSolution().col_value, dtype=float)
+
+    def _pass(self, cost: Array, lower: Array, upper: Array, a: Array, row_lo: Array, row_hi: Array,
+              maximize: bool) -> None:  # fmt: skip
+        n_row, n_col = a.shape
+        lp = highspy.HighsLp()
+        lp.num_col_ = n_col
+        lp.num_row_ = n_row
+        lp.col_cost_ = np.asarray(cost, dtype=float)
+        lp.col_lower_ = np.asarray(lower, dtype=float)
+        lp.col_upper_ = upper
+        lp.row_lower_ = row_lo
+        lp.row_upper_ = row_hi
+        lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+        nz = a != 0
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nz.sum(0))]).astype(np.int32)
+        rows, cols = np.nonzero(nz.T)
+        lp.a_matrix_.index_ = cols.astype(np.int32)
+        lp.a_matrix_.value_ = a.T[rows, cols].astype(float)
+        self.h.clearModel()
+        if self.h.passModel(lp) == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS rejected the allocation model")
 
 
 def _solve(
+    key: tuple[Any, ...],
     cost: Array,
     lower: Array,
     upper: Array,
@@ -75,35 +136,15 @@ def _solve(
     row_upper: Array,
     maximize: bool = False,
 ) -> Array:
-    """Solve a small LP given dense ``a`` (rows x cols); return the column values."""
-    n_row, n_col = a.shape
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = n_row
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.asarray(lower, dtype=float)
-    lp.col_upper_ = np.where(np.isfinite(upper), upper, _INF).astype(float)
-    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -_INF).astype(float)
-    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, _INF).astype(float)
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    nz = a != 0
-    counts = nz.sum(0)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    rows, cols = np.nonzero(nz.T)
-    lp.a_matrix_.index_ = cols.astype(np.int32)
-    lp.a_matrix_.value_ = a.T[rows, cols].astype(float)
-    h = _solver()
-    h.clearModel()
-    if h.passModel(lp) == highspy.HighsStatus.kError:
-        raise RuntimeError("HiGHS rejected the allocation model")
-    # a guard, not a budget: HiGHS's clock runs across solves on one instance
-    h.setOptionValue("time_limit", h.getRunTime() + 30.0)
-    h.run()
-    ms = h.getModelStatus()
-    if ms != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"HiGHS did not solve the allocation model: {h.modelStatusToString(ms)}")
-    return np.asarray(h.getSolution().col_value, dtype=float)
+    """Solve a small LP given dense ``a`` (rows x cols) on the model kept for structure ``key``
+    (one per thread); return the column values."""
+    models: dict[tuple[Any, ...], _Model] | None = getattr(_LOCAL, "models", None)
+    if models is None:
+        models = _LOCAL.models = {}
+    model = models.get(key)
+    if model is None:
+        model = models[key] = _Model()
+    return model.solve(cost, lower, upper, a, row_lower, row_upper, maximize)
 
 
 def _flat(*arrays: Any) -> list[Array]:
@@ -141,36 +182,29 @@ def _fill_lp(
     """
     n = d.size
     cols = 2 * n + 1
-    rows = []
-    lo, hi = [], []
-    for pool, supply in ((0, se), (1, so)):
-        row = np.zeros(cols)
-        scale = max(supply, 1e-6 * float(d.sum()))
-        row[pool * n : (pool + 1) * n] = d / scale
-        rows.append(row)
-        lo.append(-np.inf)
-        hi.append(supply / scale)
-    for j in range(n):
-        row = np.zeros(cols)
-        row[j] = row[n + j] = 1.0
-        if j in fixed:
-            # a frozen buyer keeps its fill (a hair of slack absorbs the solver's tolerance)
-            rows.append(row)
-            lo.append(max(fixed[j] - _SLACK, 0.0))
-            hi.append(fixed[j] + _SLACK)
-        else:
-            row[2 * n] = -1.0  # fill_j - t >= 0
-            rows.append(row)
-            lo.append(0.0)
-            hi.append(np.inf)
-            row2 = np.zeros(cols)
-            row2[j] = row2[n + j] = 1.0
-            rows.append(row2)
-            lo.append(floor)
-            hi.append(1.0 if extra_upper is None else float(extra_upper[j]))
+    # the same structure whoever is frozen (one model per buyer count): rows E pool, O pool,
+    # then per buyer "fill_j - t >= 0" (left free once j is frozen) and "fill_j in [lo, hi]"
+    a = np.zeros((2 + 2 * n, cols))
+    scale_e = max(se, 1e-6 * float(d.sum()))
+    scale_o = max(so, 1e-6 * float(d.sum()))
+    a[0, :n] = d / scale_e
+    a[1, n : 2 * n] = d / scale_o
+    j = np.arange(n)
+    a[2 + j, j] = a[2 + j, n + j] = 1.0
+    a[2 + j, 2 * n] = -1.0
+    a[2 + n + j, j] = a[2 + n + j, n + j] = 1.0
+    is_fixed = np.zeros(n, dtype=bool)
+    fixed_val = np.zeros(n)
+    for i, f in fixed.items():
+        is_fixed[i], fixed_val[i] = True, f
+    top = np.ones(n) if extra_upper is None else np.asarray(extra_upper, dtype=float)
+    # a frozen buyer keeps its fill (a hair of slack absorbs the solver's tolerance)
+    lo = np.concatenate([[-np.inf, -np.inf], np.where(is_fixed, -np.inf, 0.0),
+                         np.where(is_fixed, np.maximum(fixed_val - _SLACK, 0.0), floor)])  # fmt: skip
+    hi = np.concatenate([[se / scale_e, so / scale_o], np.full(n, np.inf), np.where(is_fixed, fixed_val + _SLACK, top)])
     lower = np.zeros(cols)
     upper = np.concatenate([fcap, np.full(n, np.inf), [1.0]])
-    return _solve(objective, lower, upper, np.array(rows), np.array(lo), np.array(hi), maximize=True)
+    return _solve(("fill", n), objective, lower, upper, a, lo, hi, maximize=True)
 
 
 def _clear_one(se: float, so: float, d: Array, u: Array, tgt: NDArray[np.bool_]) -> Array:
@@ -269,8 +303,8 @@ def _pool_range(se: float, so: float, y: Array, cap: Array) -> tuple[float, floa
     upper = np.concatenate([cap[act] / scale, np.full(n, np.inf)])
     cost = np.concatenate([np.ones(n), np.zeros(n)])
     lower = np.zeros(2 * n)
-    hi = _solve(cost, lower, upper, a, row_lo, row_hi, maximize=True)[:n].sum() * scale
-    lo = _solve(cost, lower, upper, a, row_lo, row_hi)[:n].sum() * scale
+    hi = _solve(("range-max", n), cost, lower, upper, a, row_lo, row_hi, maximize=True)[:n].sum() * scale
+    lo = _solve(("range-min", n), cost, lower, upper, a, row_lo, row_hi)[:n].sum() * scale
     return float(lo), float(hi)
 
 
@@ -294,7 +328,8 @@ def priority_fill_lp(supply: Array, need: Array, priority: NDArray[np.int_]) -> 
             lower = np.array([max(fills.get(x, 0.0) - _SLACK, 0.0) for x in live])
             upper = np.array([fills.get(x, 1.0 if x == c else 0.0) for x in live])
             cost = np.array([1.0 if x == c else 0.0 for x in live])
-            sol = _solve(cost, lower, upper, a, np.array([-np.inf]), np.array([supply[idx] / scale]), maximize=True)
+            sol = _solve(("priority", len(live)), cost, lower, upper, a, np.array([-np.inf]),
+                         np.array([supply[idx] / scale]), maximize=True)  # fmt: skip
             fills[c] = float(min(max(sol[live.index(c)], 0.0), 1.0))
         for c, f in fills.items():
             out[idx] = np.where(priority == c, nd * f, out[idx])

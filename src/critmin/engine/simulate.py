@@ -25,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from critmin.engine import clearing, lp
+from critmin.engine.arrays import rowsum
+from critmin.engine.arrays import safe_div as _div
 from critmin.engine.levers import Levers, StockpileSpec
 from critmin.engine.network import Group, Network
 from critmin.errors import UserError
@@ -78,11 +80,6 @@ class GroupSummary:
     peak_price: Array
 
 
-def _div(a: Array, b: Array) -> Array:
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    return np.divide(a, b, out=np.zeros(a.shape), where=b > 0)
-
-
 def _active(start: Array, months: Array, t: int) -> Array:
     return ((start <= t) & (t < start + months)).astype(float)
 
@@ -117,7 +114,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
     levels = [s.tonnes.astype(float).copy() for s in specs]
     dem0_total = g.demand0.sum((1, 2))  # (M,)
     dem0_sector = g.demand0.sum(1)  # (M, S)
-    el_bar = _div((lv.elasticity[:, None, :] * dem0_sector[None]).sum(-1), dem0_total[None])  # (B, M)
+    el_bar = _div(rowsum(lv.elasticity[:, None, :] * dem0_sector[None]), dem0_total[None])  # (B, M)
     projects = [p for p in lv.projects if p.group == gi]
 
     T_out = T if full else 1
@@ -151,6 +148,8 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
     outages = [ev for ev in lv.outages if ev.group_mask[gi].any()]
     disruptions = [ev for ev in lv.disruptions if ev.group_mask[gi].any()]
     zero_sev: Array = np.zeros((B, M, K, R))
+    rho0 = np.zeros((B, M, R))  # share of each producer's supply in the restricted pool
+    rho0[..., lv.exporter] = 1.0
     step = lv.ramp_share[gi][:, None] * g.capacity[None]  # (B, M, K, R) ramp-up per month
     ramp_on = False
     for t in range(T):
@@ -160,7 +159,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
         mult = price[:, :, None] ** lv.elasticity[:, None, :] * (1 - lv.substitution - lv.recycling)[:, None, :]
         if sectoral:
             dem = g.demand0[None] * growth[:, None, None, None] * mult[:, :, None, :]  # (B, M, R, S)
-            need_end = dem.sum(-1)
+            need_end = rowsum(dem)
         else:  # totals only (Monte Carlo in market mode): no (B, M, R, S) arrays
             need_end = np.einsum("mrs,bms->bmr", g.demand0, mult) * growth[:, None, None]
         dem_def = (
@@ -168,7 +167,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             if defence >= 0
             else np.zeros(need_end.shape)
         )
-        level = _div(need_end.sum(-1), dem0_total[None])  # (B, M)
+        level = _div(rowsum(need_end), dem0_total[None])  # (B, M)
 
         # capacity: outages, projects; target output follows demand plus ramp-up
         cap_t: Array = np.broadcast_to(g.capacity[None], (B, M, K, R))
@@ -214,14 +213,15 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             orders = need + restock
             sev_k = sev[:, :, k]
             targeted = sev_k > 0
-            rho = np.zeros((B, M, R))
-            rho[..., lv.exporter] = 1.0
-            if k > 0:
-                rho = np.where(foreign[:, :, k, None] & others_mask, content, rho)
-            se = (rho * supply).sum(-1)
-            so = ((1 - rho) * supply).sum(-1)
+            rho = rho0
+            if k > 0 and foreign[:, :, k].any():
+                rho = np.where(foreign[:, :, k, None] & others_mask, content, rho0)
+            supply_e = rho * supply  # what each producer offers through the restricted pool
+            supply_o = supply - supply_e
+            se = rowsum(supply_e)
+            so = rowsum(supply_o)
             # a target may buy (1 - severity) of its pro-rata share of the restricted pool
-            cap_u = (1 - sev_k) * se[..., None] * _div(orders, orders.sum(-1, keepdims=True))
+            cap_u = (1 - sev_k) * se[..., None] * _div(orders, rowsum(orders, keepdims=True))
             if merge:
                 d_m, u_m, tg_m = _merge(orders, cap_u, targeted, part)
                 y_m = kern.clear(se, so, d_m, u_m, tg_m)
@@ -233,7 +233,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                 e, _ = kern.sales(se, so, y, cap_u, targeted)
             o = y - e
             content = _div(e, y)
-            sold = rho * supply * _div(e.sum(-1), se)[..., None] + (1 - rho) * supply * _div(o.sum(-1), so)[..., None]
+            sold = supply_e * _div(rowsum(e), se)[..., None] + supply_o * _div(rowsum(o), so)[..., None]
             unsold[:, :, k] = np.maximum(supply - sold, 0.0)
             if full:
                 out["production"][:, ti, :, k] = produced
@@ -244,7 +244,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             avail = y + stock[:, :, k]
             if last and coordinated:
                 delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern)
-                del_tot = delivered.sum(-1)
+                del_tot = rowsum(delivered)
                 del_def = delivered[..., defence] if defence >= 0 else np.zeros(del_tot.shape)
             else:
                 use = np.minimum(need, avail)
@@ -253,7 +253,7 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                 if not last:
                     # the buyers of product k could not get what they ordered: its producers bring
                     # spare capacity on
-                    stage_short[:, :, k] = (orders - y).sum(-1) > 1e-9 * orders.sum(-1)
+                    stage_short[:, :, k] = rowsum(orders - y) > 1e-9 * rowsum(orders)
                 if last:
                     del_tot = use
                     del_def = dem_def * _div(use, need_end)
@@ -276,8 +276,8 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                 out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
 
         # price index from the world fill rate; it moves demand and ramp-up next month
-        fill = _div(del_tot.sum(-1), need_end.sum(-1))
-        fill = np.where(need_end.sum(-1) > 0, fill, 1.0)
+        fill = _div(rowsum(del_tot), rowsum(need_end))
+        fill = np.where(rowsum(need_end) > 0, fill, 1.0)
         short = fill < 1 - 1e-9
         with np.errstate(divide="ignore", over="ignore"):
             inv_el = 1.0 / np.minimum(el_bar, -1e-12)
@@ -307,11 +307,11 @@ def _merge(
     if every member is a target, with the members' quotas summed."""
     lead, rest = part[0], part[1:]
     d = orders.copy()
-    d[..., lead] = orders[..., part].sum(-1)
+    d[..., lead] = rowsum(orders[..., part])
     d[..., rest] = 0.0
     all_t = targeted[..., part].all(-1)
     u = cap_u.copy()
-    u[..., lead] = np.where(all_t, cap_u[..., part].sum(-1), np.inf)
+    u[..., lead] = np.where(all_t, rowsum(cap_u[..., part]), np.inf)
     tg = targeted.copy()
     tg[..., lead] = all_t
     tg[..., rest] = False
@@ -321,7 +321,7 @@ def _merge(
 def _unmerge(x: Array, orders: Array, part: NDArray[np.int_]) -> Array:
     """Split the coalition's column back to members in proportion to their orders."""
     out = x.copy()
-    share = _div(orders[..., part], orders[..., part].sum(-1, keepdims=True))
+    share = _div(orders[..., part], rowsum(orders[..., part], keepdims=True))
     out[..., part] = x[..., part[0], None] * share
     return out
 
@@ -357,7 +357,7 @@ def _release(
         for members, items in groups.items():
             idx = list(members)
             total = np.sum([r for _, _, r in items], axis=0)  # (B,)
-            need = short[:, m, idx].sum(-1)
+            need = rowsum(short[:, m, idx])
             give = np.minimum(total, np.maximum(need, 0.0))
             rel[:, m, idx] += _div(short[:, m, idx], need[:, None]) * give[:, None]
             for i, _, r in items:
@@ -392,9 +392,9 @@ def _end_use_coordinated(
     # members: pooled receipts and inventory, routed by priority across all members' sectors
     prio = np.tile(lv.priority, part.size)
     need_ps = dem[:, :, part, :].reshape(B, M, part.size * S)
-    pool = avail[:, :, part].sum(-1)
+    pool = rowsum(avail[:, :, part])
     given = kern.priority(pool, need_ps, prio)
-    left = np.maximum(pool - given.sum(-1), 0.0)
+    left = np.maximum(pool - rowsum(given), 0.0)
     new_stock[:, :, part] = left[..., None] * _div(avail[:, :, part], pool[..., None])
     stock[:, :, k] = new_stock
     # then the coalition's stockpiles, by priority
@@ -404,7 +404,7 @@ def _end_use_coordinated(
     for i, s in items:
         total[:, s.material] += np.minimum(levels[i], s.max_release)
     rel_ps = kern.priority(total, short_ps, prio) if items else np.zeros(short_ps.shape)
-    released = rel_ps.sum(-1)  # (B, M)
+    released = rowsum(rel_ps)  # (B, M)
     for i, s in items:
         r = np.minimum(levels[i], s.max_release)
         levels[i] = levels[i] - _div(r, total[:, s.material]) * released[:, s.material]
