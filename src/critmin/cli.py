@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -552,7 +553,10 @@ def mc_cmd(
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="Use a running Dask cluster (tcp://host:8786).")
     ] = None,
-    chunk: Annotated[int, typer.Option("--chunk", help="Draws per batch (bounds memory).")] = 500,
+    chunk: Annotated[int, typer.Option("--chunk", help="Draws per batch (bounds memory).")] = 2000,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="In-process threads (default: cores, at most 2).")
+    ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="VaR/CVaR level.")] = 0.95,
     target_stderr: Annotated[
         float | None, typer.Option("--target-stderr", help="Stop early at this relative standard error.")
@@ -577,6 +581,8 @@ def mc_cmd(
         raise UserError(f"--draws must be at least 1 (got {draws})")
     if seed is not None and seed < 0:
         raise UserError(f"--seed must be a non-negative integer (got {seed})")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1 (got {threads})")
     s = load_scenario(scenario)
     if not s.uncertain:
         out.print(f"[yellow]note: {s.name} has no [[uncertain]] entries: every draw is the same run[/yellow]")
@@ -591,7 +597,8 @@ def mc_cmd(
             fmt == "table" and draws > 200,
             draws,
             lambda progress: run_ensemble(s, chain, draws, seed=used_seed, engine=engine, mode=mode, chunk=chunk,
-                                          progress=progress, client=client, target_stderr=target_stderr),
+                                          progress=progress, client=client, target_stderr=target_stderr,
+                                          threads=threads),
         )  # fmt: skip
     finally:
         if client is not None:
@@ -669,6 +676,92 @@ def _save_mc(store: Store, run_id: str, meta: dict[str, Any], ens: Any) -> Path:
         con.execute("DELETE FROM mc_runs WHERE run_id = ?", [run_id])
         con.execute("INSERT INTO mc_runs SELECT * FROM row_view")
     return path
+
+
+@app.command("criticality")
+def criticality_cmd(
+    method: Annotated[str, typer.Option("--method", help="eu | usgs | ensemble")] = "eu",
+    perspective: Annotated[
+        str | None,
+        typer.Option(
+            "--perspective",
+            "-p",
+            help="EU, USA, JPN, AUS, MYS, framework, a bloc or a country "
+            "(default: EU for eu, USA for usgs, framework for ensemble).",
+        ),
+    ] = None,
+    materials: Annotated[
+        str | None, typer.Option("--materials", "-m", help="Comma-separated materials (default: all with data).")
+    ] = None,
+    inputs: Annotated[
+        list[Path] | None, typer.Option("--inputs", help="Parameter file(s) overriding the defaults (CSV).")
+    ] = None,
+    no_defaults: Annotated[
+        bool, typer.Option("--no-defaults", help="Use only the --inputs files, not the shipped defaults.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on a missing input instead of skipping.")] = False,
+    scenarios: Annotated[
+        str | None, typer.Option("--scenarios", help="Ensemble: comma-separated scenarios (default: built-ins).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Ensemble: comma-separated scenario weights (default: equal).")
+    ] = None,
+    draws: Annotated[int, typer.Option("--draws", help="Ensemble: draws per uncertain scenario.")] = 200,
+    seed: Annotated[int | None, typer.Option("--seed", help="Ensemble: seed (default: each scenario's).")] = None,
+    figure: Annotated[
+        Path | None, typer.Option("--figure", help="Write the criticality matrix (HTML, offline).")
+    ] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """Criticality by the EU CRM method, the USGS supply-risk method or the engine's ensembles."""
+    from critmin.criticality import assess, load_inputs
+
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    chain = _chain()
+    inp = load_inputs(inputs, use_defaults=not no_defaults)
+    mats = [m.strip() for m in materials.split(",") if m.strip()] if materials else None
+    scen = [x.strip() for x in scenarios.split(",") if x.strip()] if scenarios else None
+    try:
+        w = [float(x) for x in weights.split(",")] if weights else None
+    except ValueError as exc:
+        raise UserError(f"--weights must be numbers separated by commas (got {weights!r})") from exc
+    rows, skipped = assess(chain, method, perspective, mats, inp, strict=strict, scenarios=scen, draws=draws,
+                           seed=seed, weights=w)  # fmt: skip
+    for msg in skipped:
+        err.print(f"[yellow]skipped: {msg}[/yellow]")
+    if not rows:
+        raise UserError("no material could be assessed: " + "; ".join(skipped))
+    if figure is not None:
+        from critmin.criticality.figure import matrix_figure, write_figure
+
+        thr = rows[0]["inputs"].get("thresholds", {})
+        sr_t = thr.get("sr", rows[0]["inputs"].get("threshold", 0.0))
+        write_figure(matrix_figure(rows, sr_t, thr.get("ei")), figure)
+        err.print(f"criticality matrix written to {figure}")
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, default=_json_default))
+        return
+    flat = pd.DataFrame([{k: r[k] for k in ("material", "method", "perspective", "sr", "ei", "bottleneck_stage",
+                                             "critical")} for r in rows])  # fmt: skip
+    if method == "eu":
+        flat["import_reliance"] = [r["inputs"]["stages"][r["bottleneck_stage"]]["import_reliance"] for r in rows]
+        flat["terms"] = [r["inputs"]["stages"][r["bottleneck_stage"]]["terms"] for r in rows]
+    elif method == "usgs":
+        stage = [r["inputs"]["stages"][r["bottleneck_stage"]] for r in rows]
+        flat["disruption_potential"] = [s["disruption_potential"] for s in stage]
+        flat["trade_exposure"] = [s["trade_exposure"] for s in stage]
+        flat["economic_vulnerability"] = [r["inputs"]["economic_vulnerability"] for r in rows]
+    else:
+        flat["stderr"] = [r["inputs"]["stderr"] for r in rows]
+    title = f"Criticality, {method} method, perspective {rows[0]['perspective']}"
+    emit(flat, fmt, title=title)
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 @app.command("runs")

@@ -1,0 +1,110 @@
+"""Criticality assessments: the EU CRM method, the USGS supply-risk method and an engine-based
+ensemble ranking, per stage and from any perspective. Formulas and limits: ``docs/criticality.md``.
+
+:func:`assess` returns one row per material (``material, method, perspective, sr, ei,
+bottleneck_stage, critical, inputs``) and the list of materials skipped for missing inputs, each
+with the input and material named; ``strict=True`` turns the first of those into an error.
+
+Example
+-------
+>>> from critmin.chain import SupplyChain
+>>> from critmin.store import Store, default_db_path
+>>> chain = SupplyChain.from_store(Store(default_db_path()))  # doctest: +SKIP
+>>> rows, skipped = assess(chain, "eu", "EU", ["Dy"])  # doctest: +SKIP
+>>> rows[0]["bottleneck_stage"]  # doctest: +SKIP
+'separation'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from critmin import names
+from critmin.chain import SupplyChain
+from critmin.criticality import eu, usgs
+from critmin.criticality.ensemble import expected_losses
+from critmin.criticality.eu import MissingInput
+from critmin.criticality.inputs import Inputs
+from critmin.criticality.supply import perspective
+from critmin.errors import UserError, suggest
+
+METHODS = ("eu", "usgs", "ensemble")
+DEFAULT_PERSPECTIVE = {"eu": "EU", "usgs": "USA", "ensemble": "framework"}
+
+__all__ = ["METHODS", "Inputs", "MissingInput", "assess"]
+
+
+def assess(
+    chain: SupplyChain,
+    method: str,
+    perspective_name: str | None = None,
+    materials: Sequence[str] | None = None,
+    inputs: Inputs | None = None,
+    strict: bool = False,
+    scenarios: Sequence[str] | None = None,
+    draws: int = 200,
+    seed: int | None = None,
+    weights: Sequence[float] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of ``method`` for ``materials`` (default: every material with production data), sorted
+    by supply risk, and the skipped materials' reasons."""
+    if method not in METHODS:
+        hint = suggest(method, METHODS)
+        raise UserError(
+            f"unknown method {method!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else f" (valid: {', '.join(METHODS)})")
+        )
+    inputs = inputs or Inputs.defaults()
+    persp = perspective(chain, perspective_name or DEFAULT_PERSPECTIVE[method])
+    mats = [chain.material(m) for m in materials] if materials else list(chain.materials)
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+
+    def skip(msg: str) -> None:
+        if strict:
+            raise UserError(f"missing input: {msg} (--strict)")
+        skipped.append(msg)
+
+    if method == "ensemble":
+        from critmin.scenario import builtin_names
+
+        losses = expected_losses(chain, persp, list(scenarios or builtin_names()), draws, seed, weights)
+        thr = inputs.value("ensemble_threshold")
+        if thr is None:
+            raise UserError("missing input: ensemble_threshold")
+        for m in mats:
+            if m not in losses:
+                skip(f"{m}: not simulated by the engine (no ensemble loss)")
+                continue
+            try:
+                ei: Any = eu.economic_importance(chain, inputs, m)
+            except MissingInput as exc:
+                ei = {"ei": None, "missing": str(exc)}
+            rows.append({"material": m, "method": method, "perspective": persp.name, "sr": losses[m]["sr"],
+                         "ei": ei["ei"], "bottleneck_stage": None, "critical": bool(losses[m]["sr"] >= thr),
+                         "inputs": {"threshold": thr, "stderr": losses[m]["stderr"],
+                                    "scenarios": losses[m]["scenarios"], "economic_importance": ei,
+                                    "draws": draws, "seed": seed,
+                                    "scenario_weights": "given" if weights else "equal (assumption)"}})  # fmt: skip
+    else:
+        module = eu if method == "eu" else usgs
+        for m in mats:
+            try:
+                rows.append(module.assess_material(chain, inputs, persp, m))
+            except MissingInput as exc:
+                skip(str(exc))
+    rows.sort(key=lambda r: (-r["sr"], r["material"]))
+    return rows, skipped
+
+
+def load_inputs(files: Sequence[Path] | None, use_defaults: bool = True) -> Inputs:
+    """Defaults plus user files (see :mod:`critmin.criticality.inputs`)."""
+    return Inputs.load(list(files or []), use_defaults=use_defaults)
+
+
+def material_order(rows: list[dict[str, Any]]) -> list[str]:
+    """Materials of ``rows`` in the package's canonical order (for stable figures)."""
+    present = {r["material"] for r in rows}
+    return [m for m in names.MATERIAL_IDS if m in present]

@@ -1,0 +1,182 @@
+"""The EU CRM method (JRC 2017, used for the 2020 and 2023 lists), per stage and per perspective.
+
+Supply risk of a stage::
+
+    SR = [HHI_WGI,t(global) x IR/2 + HHI_WGI,t(sourcing) x (1 - IR/2)] x (1 - EoL_RIR) x SI_SR
+
+with ``IR`` the perspective's import reliance clipped to [0, 1]; where only one supply term
+exists (no import reliance, so no sourcing mix) it is used alone. A material's SR is that of its
+bottleneck stage (the largest). Economic importance ``EI = sum_s A_s x Q_s x SI_EI`` with ``Q_s``
+scaled so the largest sector value added is 10. Critical when ``SR >= sr_threshold`` and
+``EI >= ei_threshold`` (1.0 and 2.8 by default).
+
+Example: the first reference case of the method (one supplier, WGI_scaled 5, IR 100 %)
+
+>>> supply_risk(5.0, 5.0, 1.0, 0.0, 1.0)
+5.0
+>>> round(supply_risk(5.0, 1.6, 1.0, 0.0, 1.0), 6)  # sourced from a partner (WGI 2, t 0.8)
+3.3
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from critmin.chain import SupplyChain
+from critmin.criticality.inputs import Inputs, cite
+from critmin.criticality.supply import (
+    Perspective,
+    hhi_wgi_t,
+    import_reliance,
+    latest_shares,
+    partners,
+    sourcing,
+    stages_with_data,
+    trade_factors,
+    wgi_of,
+)
+
+
+class MissingInput(Exception):
+    """An input a method needs is missing for a material (named in the message)."""
+
+
+def supply_risk(global_term: float | None, sourcing_term: float | None, ir: float | None, eol_rir: float,
+                si_sr: float) -> float:  # fmt: skip
+    """The JRC formula; one term alone where the other does not exist."""
+    if global_term is None and sourcing_term is None:
+        raise ValueError("no supply term")
+    if ir is None or sourcing_term is None:
+        base = global_term if global_term is not None else sourcing_term
+    elif global_term is None:
+        base = sourcing_term
+    else:
+        w = min(max(ir, 0.0), 1.0) / 2
+        base = global_term * w + sourcing_term * (1 - w)
+    assert base is not None
+    return base * (1 - eol_rir) * si_sr
+
+
+def stage_supply_risk(
+    chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str, stage: str
+) -> dict[str, Any]:
+    """SR of one stage with every input used; raises :class:`MissingInput` naming what is missing."""
+    world, year = latest_shares(chain, material, stage)
+    if not world:
+        raise MissingInput(f"{material}: no production shares at {stage}")
+    ir, ir_basis = import_reliance(chain, inputs, persp, material, stage)
+    mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
+    countries = sorted(set(world) | set(mix))
+    wgi = wgi_of(chain, inputs, countries)
+    tf = trade_factors(inputs, persp, material)
+    t_global = {c: v for c, (v, _) in tf.items()}
+    part = partners(inputs, persp)
+    agree = inputs.value("agreement_factor") or 1.0
+    # in the sourcing term a partner's t is the agreement factor (below 1); other suppliers keep theirs
+    t_src = {c: (agree if c in part and c not in persp.members else t_global.get(c, 1.0)) for c in mix}
+    g = hhi_wgi_t(world, wgi, t_global)
+    s = hhi_wgi_t(mix, wgi, t_src) if mix else None
+    eol_row = inputs.row("eol_rir", material=material)
+    si_row = inputs.row("si_sr", material=material)
+    if eol_row is None:
+        raise MissingInput(f"{material}: eol_rir missing")
+    if si_row is None:
+        raise MissingInput(f"{material}: si_sr missing")
+    sr = supply_risk(g, s, ir, float(eol_row["value"]), float(si_row["value"]))
+    named = sum(world.values())
+    covered = sum(v for c, v in world.items() if c in wgi)
+    return {
+        "stage": stage,
+        "sr": sr,
+        "year": year,
+        "hhi_wgi_t_global": g,
+        "hhi_wgi_t_sourcing": s,
+        "import_reliance": ir,
+        "import_reliance_basis": ir_basis,
+        "sourcing_basis": mix_basis,
+        "terms": "both" if ir is not None and s is not None else "global only (no import reliance)",
+        "supply_shares": {c: round(v, 6) for c, v in sorted(world.items(), key=lambda kv: -kv[1])},
+        "sourcing_shares": {c: round(v, 6) for c, v in sorted(mix.items(), key=lambda kv: -kv[1])},
+        "wgi_scaled": {c: round(wgi[c], 4) for c in countries if c in wgi},
+        "wgi_missing": [c for c in countries if c not in wgi],
+        "wgi_coverage": covered / named if named > 0 else 0.0,
+        "trade_factors": {c: {"t": v, "why": why} for c, (v, why) in sorted(tf.items())},
+        "agreement_partners": sorted(part),
+        "eol_rir": cite(eol_row),
+        "si_sr": cite(si_row),
+    }
+
+
+def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> dict[str, Any]:
+    """EI with its inputs; raises :class:`MissingInput` where sector shares, value added or SI_EI
+    are missing."""
+    user = inputs.rows("sector_share", material=material)
+    user = user[user["sector"] != "*"]
+    if not user.empty:
+        total = float(user["value"].sum())
+        if total <= 0:
+            raise MissingInput(f"{material}: sector_share rows sum to zero")
+        shares = {str(s): float(v) / total for s, v in zip(user["sector"], user["value"], strict=True)}
+        share_basis = "input (normalised to sum to 1)"
+    else:
+        d = chain.demand
+        d = d[d["material"] == material] if "material" in d.columns else d.iloc[0:0]
+        if d.empty or d["demand_t_per_yr"].sum() <= 0:
+            raise MissingInput(f"{material}: sector_share missing (no demand by sector in the store)")
+        by = d.groupby("sector")["demand_t_per_yr"].sum()
+        shares = {str(s): float(v / by.sum()) for s, v in by.items()}
+        share_basis = "demand table (base year, all regions): " + "; ".join(sorted(set(d["confidence"])))
+    va_rows = inputs.rows("value_added")
+    if va_rows.empty:
+        raise MissingInput(f"{material}: value_added missing")
+    top = float(va_rows["value"].max())
+    q: dict[str, float] = {}
+    missing = []
+    for sector in shares:
+        v = inputs.value("value_added", sector=sector)
+        if v is None:
+            missing.append(sector)
+        else:
+            q[sector] = 10.0 * v / top if top > 0 else 0.0
+    if missing:
+        raise MissingInput(f"{material}: value_added missing for sector(s) {', '.join(missing)}")
+    si_row = inputs.row("si_ei", material=material)
+    if si_row is None:
+        raise MissingInput(f"{material}: si_ei missing")
+    ei = sum(shares[s] * q[s] for s in shares) * float(si_row["value"])
+    return {
+        "ei": ei,
+        "sector_shares": dict(sorted(shares.items(), key=lambda kv: -kv[1])),
+        "sector_share_basis": share_basis,
+        "value_added_scaled": q,
+        "value_added_basis": sorted({str(r) for r in va_rows["confidence"]}),
+        "si_ei": cite(si_row),
+    }
+
+
+def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str) -> dict[str, Any]:
+    """One row of the EU method for ``material``: per-stage SR, bottleneck, EI, critical."""
+    stages = [s for s in stages_with_data(chain, material) if s != "end_use"]
+    if not stages:
+        raise MissingInput(f"{material}: no production data at any stage")
+    per_stage = [stage_supply_risk(chain, inputs, persp, material, s) for s in stages]
+    worst = max(per_stage, key=lambda r: r["sr"])
+    ei = economic_importance(chain, inputs, material)
+    sr_t = inputs.value("sr_threshold")
+    ei_t = inputs.value("ei_threshold")
+    if sr_t is None or ei_t is None:
+        raise MissingInput("sr_threshold or ei_threshold missing")
+    return {
+        "material": material,
+        "method": "eu",
+        "perspective": persp.name,
+        "sr": worst["sr"],
+        "ei": ei["ei"],
+        "bottleneck_stage": worst["stage"],
+        "critical": bool(worst["sr"] >= sr_t and ei["ei"] >= ei_t),
+        "inputs": {
+            "thresholds": {"sr": sr_t, "ei": ei_t},
+            "stages": {r["stage"]: r for r in per_stage},
+            "economic_importance": ei,
+        },
+    }

@@ -1,0 +1,52 @@
+"""The criticality matrix: supply risk against economic importance, thresholds drawn.
+
+A plotly figure (the report embeds it; ``critmin criticality --figure FILE.html`` writes it as a
+self-contained page with plotly.js inlined, no CDN).
+
+>>> fig = matrix_figure([{"material": "Dy", "method": "eu", "perspective": "EU", "sr": 6.2, "ei": 10.0,
+...                        "critical": True}], sr_threshold=1.0, ei_threshold=2.8)
+>>> len(fig.data)
+1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+
+def matrix_figure(rows: list[dict[str, Any]], sr_threshold: float, ei_threshold: float | None) -> go.Figure:
+    """Scatter of ``rows`` (EI on x, SR on y) with the threshold lines; rows without EI are left out."""
+    pts = [r for r in rows if r.get("ei") is not None]
+    method = pts[0]["method"] if pts else ""
+    persp = pts[0]["perspective"] if pts else ""
+    fig = go.Figure(
+        go.Scatter(
+            x=[r["ei"] for r in pts],
+            y=[r["sr"] for r in pts],
+            mode="markers+text",
+            text=[r["material"] for r in pts],
+            textposition="top center",
+            marker={"size": 11, "color": ["#c0392b" if r["critical"] else "#2e86c1" for r in pts]},
+            customdata=[r.get("bottleneck_stage") or "" for r in pts],
+            hovertemplate="%{text}: SR %{y:.2f}, EI %{x:.2f}, bottleneck %{customdata}<extra></extra>",
+        )
+    )
+    fig.add_hline(y=sr_threshold, line_dash="dash", annotation_text=f"SR = {sr_threshold:g}")
+    if ei_threshold is not None:
+        fig.add_vline(x=ei_threshold, line_dash="dash", annotation_text=f"EI = {ei_threshold:g}")
+    fig.update_layout(
+        title=f"Criticality matrix ({method} method, perspective {persp}); red = critical",
+        xaxis_title="economic importance (EI)",
+        yaxis_title="supply risk (SR, bottleneck stage)",
+        template="plotly_white",
+    )
+    return fig
+
+
+def write_figure(fig: go.Figure, path: Path) -> None:
+    """Write a self-contained HTML page (plotly.js inlined: works offline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)

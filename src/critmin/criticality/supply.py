@@ -1,0 +1,256 @@
+"""The supply-side inputs of the criticality methods, each with the basis it came from.
+
+* global supply shares per material and stage (latest year with data, from the store);
+* governance: ``WGI_scaled = (2.5 - mean of the six WGI estimates) x 2`` per country;
+* trade-restriction factors ``t`` per exporter, derived from ``export_controls.csv`` (rule in
+  :func:`trade_factors`), and 0.8 for the perspective's agreement partners in its sourcing term;
+* the perspective's import reliance per stage: a user row, else net import reliance from trade
+  data, else the engine's calibrated base-year network (need and output per region);
+* the perspective's sourcing mix: a user row set, else domestic output for ``1 - IR`` and imports
+  for ``IR`` spread over the other producers in proportion to their output (the pooled world market
+  of the engine; no bilateral data in the pack for most materials).
+
+Example
+-------
+>>> from critmin.criticality.supply import hhi_wgi_t
+>>> hhi_wgi_t({"CHN": 1.0}, {"CHN": 5.0}, {})
+5.0
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from critmin import metrics, names
+from critmin.chain import SupplyChain
+from critmin.criticality.inputs import Inputs, cite
+from critmin.errors import UserError
+from critmin.scenario import DEFAULT_REGIONS
+
+PERSPECTIVES = ("EU", "USA", "JPN", "AUS", "MYS", "framework")
+
+
+@dataclass(frozen=True)
+class Perspective:
+    """A country or bloc whose sourcing and import reliance the methods use."""
+
+    name: str
+    members: tuple[str, ...]
+    regions: tuple[str, ...]  # engine regions that make it up exactly ((): not representable)
+
+
+def perspective(chain: SupplyChain, name: str) -> Perspective:
+    """Resolve ``EU``, ``framework``, a bloc or a country code (unknown names get "did you mean")."""
+    key = name.strip()
+    if key.lower() in ("eu", "framework", "allies") or key.lower() in chain.blocs.names:
+        canon = "EU" if key.lower() == "eu" else key.lower()
+        members = chain.expand(["eu" if canon == "EU" else canon])
+    else:
+        canon = chain.country(key)
+        members = (canon,)
+    if canon == "EU":
+        regions: tuple[str, ...] = ("EU",)
+    elif all(m in DEFAULT_REGIONS for m in members):
+        regions = members
+    else:
+        regions = ()
+    return Perspective(canon, tuple(members), regions)
+
+
+def hhi_wgi_t(shares: dict[str, float], wgi: dict[str, float], t: dict[str, float]) -> float:
+    """``sum_c share_c^2 x WGI_scaled_c x t_c`` (shares as fractions; ``t`` defaults to 1)."""
+    return float(sum(s * s * wgi[c] * t.get(c, 1.0) for c, s in shares.items() if c in wgi))
+
+
+def latest_shares(chain: SupplyChain, material: str, stage: str) -> tuple[dict[str, float], int | None]:
+    """Named producers' shares of world output at ``stage`` in the latest year with data."""
+    sh = metrics.production_shares(chain, material, stage)
+    sh = sh[sh["country_iso3"] != metrics.RESIDUAL]
+    if sh.empty:
+        return {}, None
+    year = int(sh["year"].max())
+    sh = sh[sh["year"] == year]
+    return {str(c): float(s) for c, s in zip(sh["country_iso3"], sh["share"], strict=True) if s > 0}, year
+
+
+def stages_with_data(chain: SupplyChain, material: str) -> list[str]:
+    have = set(chain.production.loc[chain.production["material"] == material, "stage"])
+    return [s for s in names.STAGES if s in have]
+
+
+def wgi_of(chain: SupplyChain, inputs: Inputs, countries: list[str]) -> dict[str, float]:
+    """WGI_scaled per country (user ``wgi_scaled`` rows win); countries without data are left out."""
+    base = chain.wgi_scaled_of(countries)
+    out = {}
+    for c, v in zip(countries, base, strict=True):
+        user = inputs.value("wgi_scaled", country=c)
+        if user is not None:
+            out[c] = user
+        elif np.isfinite(v):
+            out[c] = float(v)
+    return out
+
+
+@lru_cache(maxsize=1)
+def export_controls() -> pd.DataFrame:
+    """The shipped copy of the pack's ``export_controls.csv``."""
+    path = resources.files("critmin") / "data" / "pack" / "export_controls.csv"
+    with resources.as_file(path) as p:
+        ec = pd.read_csv(p, dtype=str, keep_default_na=False)
+    return ec.rename(columns={c: "status" for c in ec.columns if c.startswith("status")})
+
+
+_TOKEN = re.compile(r"([a-z_ ]+?)\s*(?:\(([^)]*)\))?$")
+_MINERAL: dict[str, tuple[str, ...]] = {"rare_earths": (*names.REE_ELEMENTS, "rare_earths"), "magnets": ()}
+
+
+def _covered(minerals: str) -> set[str]:
+    """Materials an event's ``minerals`` field covers: ``rare_earths (Sm,Gd,Tb,Dy)`` is those
+    elements only, a bare ``rare_earths`` every rare earth and the aggregate."""
+    out: set[str] = set()
+    for tok in minerals.split(";"):
+        m = _TOKEN.match(tok.strip().lower())
+        if not m:
+            continue
+        word, inner = m.group(1).strip(), m.group(2)
+        if inner:
+            for el in inner.split(","):
+                try:
+                    out.add(names.material(el.strip()))
+                except Exception:  # elements critmin does not track (Gd, Lu, Sc...)
+                    continue
+        elif word in _MINERAL:
+            out.update(_MINERAL[word])
+        else:
+            try:
+                out.add(names.material(word))
+            except Exception:  # "superhard materials" and the like
+                continue
+    return out
+
+
+def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str, tuple[float, str]]:
+    """Exporters' ``t`` for ``material`` seen from ``persp`` with its basis.
+
+    Rule (documented in ``docs/criticality.md``): an event whose status begins "in force" and whose
+    measure is an export licence, quota or tax gives its country ``restriction_factor``; a ban or
+    embargo in force whose target is "all" or includes a perspective member gives ``ban_factor``;
+    technology-only bans, suspensions and agreements give nothing. The largest factor wins; user
+    ``trade_factor`` rows override.
+    """
+    ec = export_controls()
+    restriction = inputs.value("restriction_factor") or 1.0
+    ban = inputs.value("ban_factor") or 1.0
+    out: dict[str, tuple[float, str]] = {}
+    for r in ec.itertuples(index=False):
+        status = r.status.lower()
+        if not status.startswith("in force") or material not in _covered(r.minerals):
+            continue
+        measure = r.measure.lower()
+        if "technology" in measure or "suspension" in measure or "agreement" in measure:
+            continue
+        targets = {x.strip().upper() for x in r.target.replace("(", ";").split(";")}
+        if "ban" in measure or "embargo" in measure:
+            if not ({"ALL"} & targets or set(persp.members) & targets):
+                continue
+            t, why = ban, f"ban in force ({r.event_id})"
+        elif any(w in measure for w in ("licens", "quota", "tax")):
+            t, why = restriction, f"{r.measure} in force ({r.event_id})"
+        else:
+            continue
+        for c in r.country.split(";"):
+            c = c.strip().upper()
+            if t > out.get(c, (1.0, ""))[0]:
+                out[c] = (t, why)
+    for row in inputs.rows("trade_factor", perspective=persp.name, material=material).itertuples():
+        if row.country not in out or out[row.country][1] != "user":
+            out[row.country] = (float(row.value), "user")
+    return out
+
+
+def partners(inputs: Inputs, persp: Perspective) -> set[str]:
+    """The perspective's trade-agreement partners (``agreement_partner`` rows)."""
+    rows = inputs.rows("agreement_partner", perspective=persp.name)
+    return {str(c) for c, v in zip(rows["country"], rows["value"], strict=True) if float(v) > 0}
+
+
+def import_reliance(
+    chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str, stage: str
+) -> tuple[float | None, dict[str, Any]]:
+    """The perspective's import reliance at ``stage`` (a fraction, negative for a net exporter),
+    with its basis; ``(None, basis)`` where no source gives one."""
+    row = inputs.row("import_reliance", perspective=persp.name, material=material, stage=stage)
+    if row is not None:
+        return float(row["value"]), {"basis": "input", **(cite(row) or {})}
+    nir = metrics.import_reliance(chain, persp.name if persp.name != "EU" else "eu", material, stage)
+    nir = nir.dropna(subset=["net_import_reliance"])
+    if not nir.empty:
+        last = nir[nir["year"] == nir["year"].max()].iloc[0]
+        return float(last["net_import_reliance"]), {
+            "basis": f"net import reliance from trade data ({int(last['year'])})",
+            "confidence": "derived",
+        }
+    net = _network(chain)
+    if net is not None and persp.regions and material in net.materials:
+        for g in net.groups:
+            if material in g.materials and stage in g.stages:
+                m, k = g.materials.index(material), g.stages.index(stage)
+                idx = [net.regions.index(r) for r in persp.regions if r in net.regions]
+                need = float(g.need0[m, k, idx].sum())
+                out = float(g.base_out[m, k, idx].sum())
+                if need > 0:
+                    return (need - out) / need, {
+                        "basis": "engine base-year network: (need - output) / need of the perspective's regions",
+                        "confidence": "derived", "need_t_per_month": need, "output_t_per_month": out}  # fmt: skip
+    return None, {"basis": "missing"}
+
+
+_NET: list[tuple[SupplyChain, Any]] = []
+
+
+def _network(chain: SupplyChain) -> Any:
+    """The engine's base-year network of ``chain`` (built once; None where the chain lacks the
+    engine's tables)."""
+    from critmin.engine import build_network
+
+    for c, net in _NET:
+        if c is chain:
+            return net
+    try:
+        net = build_network(chain, DEFAULT_REGIONS)
+    except UserError:  # a chain without the engine's tables (demand, capacity): no network basis
+        net = None
+    _NET[:] = [(chain, net)]
+    return net
+
+
+def sourcing(
+    inputs: Inputs, persp: Perspective, material: str, stage: str, world: dict[str, float], ir: float | None
+) -> tuple[dict[str, float], str]:
+    """The perspective's sourcing mix (fractions summing to 1 over named suppliers) and its basis."""
+    rows = inputs.rows("sourcing_share", perspective=persp.name, material=material, stage=stage)
+    rows = rows[rows["country"] != "*"]
+    if not rows.empty:
+        total = float(rows["value"].sum())
+        return {str(c): float(v) / total for c, v in zip(rows["country"], rows["value"], strict=True)}, "input"
+    if ir is None:
+        return {}, "missing"
+    ir = min(max(ir, 0.0), 1.0)
+    own = {c: s for c, s in world.items() if c in persp.members}
+    rest = {c: s for c, s in world.items() if c not in persp.members}
+    mix: dict[str, float] = {}
+    own_total, rest_total = sum(own.values()), sum(rest.values())
+    domestic = 1.0 - ir if own_total > 0 else 0.0
+    imports = 1.0 - domestic
+    for c, s in own.items():
+        mix[c] = domestic * s / own_total
+    for c, s in rest.items():
+        mix[c] = mix.get(c, 0.0) + imports * s / rest_total if rest_total > 0 else 0.0
+    return mix, "pro-rata: domestic output for 1 - IR, imports from the other producers by their output"

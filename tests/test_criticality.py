@@ -1,0 +1,227 @@
+"""Criticality methods: the EU reference cases, bottleneck rule, thresholds, perspectives, the USGS
+product, the ensemble ranking, inputs files and the missing-input paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from critmin.chain import SupplyChain
+from critmin.cli import main
+from critmin.criticality import assess
+from critmin.criticality.inputs import COLUMNS, Inputs
+from critmin.criticality.supply import perspective, trade_factors
+from critmin.errors import DataValidationError, UserError
+from critmin.risk import run_ensemble
+from critmin.scenario import load_scenario
+from critmin.store import Store, default_db_path
+
+
+@pytest.fixture(scope="module")
+def chain() -> SupplyChain:
+    store = Store(default_db_path())
+    store.ensure_built()
+    return SupplyChain.from_store(store)
+
+
+def write_inputs(path: Path, rows: list[dict[str, object]]) -> Path:
+    df = pd.DataFrame([{c: r.get(c, "") for c in COLUMNS} for r in rows])
+    df["source"] = df["source"].replace("", "test")
+    df["confidence"] = df["confidence"].replace("", "assumption")
+    df.to_csv(path, index=False)
+    return path
+
+
+def one_supplier_chain(stages: dict[str, dict[str, float]] | None = None) -> SupplyChain:
+    """Cobalt produced by the given countries at the given stages (default: COD alone at mine)."""
+    stages = stages or {"mine": {"COD": 100.0}}
+    rows = [
+        {"material": "Co", "stage": st, "year": 2024, "unit": "t", "country_iso3": c, "quantity": q}
+        for st, by in stages.items()
+        for c, q in by.items()
+    ]
+    return SupplyChain.from_frames(pd.DataFrame(rows))
+
+
+def reference_inputs(tmp_path: Path, sourcing: dict[str, float], extra: list[dict[str, object]] = ()) -> Inputs:
+    rows: list[dict[str, object]] = [
+        {"parameter": "wgi_scaled", "country": "COD", "value": 5.0},
+        {"parameter": "wgi_scaled", "country": "JPN", "value": 2.0},
+        {"parameter": "import_reliance", "perspective": "USA", "material": "Co", "stage": "*", "value": 1.0},
+        {"parameter": "sector_share", "material": "Co", "sector": "electronics", "value": 1.0},
+    ]
+    rows += [{"parameter": "sourcing_share", "perspective": "USA", "material": "Co", "stage": "*", "country": c,
+              "value": v} for c, v in sourcing.items()]  # fmt: skip
+    rows += list(extra)
+    return Inputs.load([write_inputs(tmp_path / "inputs.csv", rows)])
+
+
+def test_eu_reference_case_one_supplier_gives_5(tmp_path):
+    rows, skipped = assess(one_supplier_chain(), "eu", "USA", ["Co"], reference_inputs(tmp_path, {"COD": 1.0}))
+    assert skipped == []
+    assert rows[0]["sr"] == pytest.approx(5.0, abs=1e-12)
+    st = rows[0]["inputs"]["stages"]["mine"]
+    assert st["hhi_wgi_t_global"] == pytest.approx(5.0) and st["hhi_wgi_t_sourcing"] == pytest.approx(5.0)
+    assert st["trade_factors"] == {}  # cobalt's Chinese controls are suspended, and COD has none
+
+
+def test_eu_reference_case_partner_sourcing_gives_3_3(tmp_path):
+    rows, _ = assess(one_supplier_chain(), "eu", "USA", ["Co"], reference_inputs(tmp_path, {"JPN": 1.0}))
+    st = rows[0]["inputs"]["stages"]["mine"]
+    assert "JPN" in st["agreement_partners"]
+    assert st["hhi_wgi_t_sourcing"] == pytest.approx(1.6)
+    assert rows[0]["sr"] == pytest.approx(5.0 * 0.5 + 1.6 * 0.5)
+    assert rows[0]["sr"] == pytest.approx(3.3)
+
+
+def test_eol_recycling_and_substitution_scale_sr(tmp_path):
+    extra = [{"parameter": "eol_rir", "material": "Co", "value": 0.25},
+             {"parameter": "si_sr", "material": "Co", "value": 0.8}]  # fmt: skip
+    rows, _ = assess(one_supplier_chain(), "eu", "USA", ["Co"], reference_inputs(tmp_path, {"COD": 1.0}, extra))
+    assert rows[0]["sr"] == pytest.approx(5.0 * 0.75 * 0.8)
+
+
+def test_bottleneck_is_the_riskiest_stage(tmp_path):
+    chain = one_supplier_chain({"mine": {"COD": 50.0, "JPN": 50.0}, "separation": {"COD": 100.0}})
+    rows, _ = assess(chain, "eu", "USA", ["Co"], reference_inputs(tmp_path, {"COD": 1.0}))
+    stages = rows[0]["inputs"]["stages"]
+    assert stages["mine"]["sr"] < stages["separation"]["sr"]
+    assert rows[0]["bottleneck_stage"] == "separation"
+    assert rows[0]["sr"] == pytest.approx(max(s["sr"] for s in stages.values()))
+
+
+def test_thresholds_decide_critical(tmp_path):
+    base = reference_inputs(tmp_path, {"COD": 1.0})
+    assert assess(one_supplier_chain(), "eu", "USA", ["Co"], base)[0][0]["critical"] is True
+    for extra in ({"parameter": "sr_threshold", "value": 5.5}, {"parameter": "ei_threshold", "value": 10.5}):
+        inp = reference_inputs(tmp_path, {"COD": 1.0}, [extra])
+        row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0][0]
+        assert row["critical"] is False, extra
+    # EI: equal value added by default, so EI = 10 x SI_EI
+    inp = reference_inputs(tmp_path, {"COD": 1.0}, [{"parameter": "si_ei", "material": "Co", "value": 0.2}])
+    row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0][0]
+    assert row["ei"] == pytest.approx(2.0) and row["critical"] is False
+
+
+def test_value_added_weighs_sectors(tmp_path):
+    extra = [{"parameter": "sector_share", "material": "Co", "sector": "defence", "value": 1.0},
+             {"parameter": "value_added", "sector": "electronics", "value": 300.0},
+             {"parameter": "value_added", "sector": "defence", "value": 100.0}]  # fmt: skip
+    inp = reference_inputs(tmp_path, {"COD": 1.0}, extra)
+    row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0][0]
+    # shares 1:1 as given (normalised per material: 0.5 each), Q scaled so 300 -> 10
+    ei = row["inputs"]["economic_importance"]
+    assert ei["value_added_scaled"]["electronics"] == pytest.approx(10.0)
+    assert ei["value_added_scaled"]["defence"] == pytest.approx(10 / 3)
+    assert row["ei"] == pytest.approx(0.5 * 10 + 0.5 * 10 / 3)
+
+
+def test_perspective_sourcing_from_low_risk_partners_lowers_sr(chain, tmp_path):
+    default = assess(chain, "eu", "USA", ["Nd"])[0][0]
+    stage = default["bottleneck_stage"]
+    f = write_inputs(tmp_path / "src.csv", [
+        {"parameter": "sourcing_share", "perspective": "USA", "material": "Nd", "stage": stage, "country": c,
+         "value": v} for c, v in (("JPN", 0.6), ("AUS", 0.4))
+    ])  # fmt: skip
+    switched = assess(chain, "eu", "USA", ["Nd"], Inputs.load([f]))[0][0]
+    st = switched["inputs"]["stages"][stage]
+    assert st["sourcing_basis"] == "input"
+    assert st["sr"] < default["inputs"]["stages"][stage]["sr"]
+    assert st["sr"] < st["hhi_wgi_t_global"]  # below the global view
+
+
+def test_perspectives_differ_and_resolve(chain):
+    eu = {r["material"]: r for r in assess(chain, "eu", "EU", ["Nd", "Ga"])[0]}
+    fw = {r["material"]: r for r in assess(chain, "eu", "framework", ["Nd", "Ga"])[0]}
+    assert fw["Nd"]["sr"] < eu["Nd"]["sr"]  # the framework separates its own NdPr (Lynas)
+    assert perspective(chain, "eu").members == perspective(chain, "EU").members
+    assert len(perspective(chain, "EU").members) == 27
+    with pytest.raises(UserError, match="did you mean"):
+        perspective(chain, "USB")
+
+
+def test_trade_factors_follow_the_export_controls(chain):
+    usa = perspective(chain, "USA")
+    inp = Inputs.defaults()
+    assert trade_factors(inp, usa, "Dy")["CHN"][0] == pytest.approx(1.1)  # CN-2025-018 in force
+    assert "CHN" not in trade_factors(inp, usa, "Nd")  # the October 2025 rules are suspended
+    assert trade_factors(inp, usa, "Ga")["CHN"][0] == pytest.approx(1.1)  # CN-2023-023
+
+
+def test_usgs_is_dp_times_te_times_ev(tmp_path):
+    extra = [{"parameter": "cost_share", "material": "Co", "value": 0.05},
+             {"parameter": "margin", "material": "Co", "value": 0.1}]  # fmt: skip
+    inp = reference_inputs(tmp_path, {"COD": 1.0}, extra)
+    row = assess(one_supplier_chain(), "usgs", "USA", ["Co"], inp)[0][0]
+    # DP = 1^2 x 5 / 10, TE = 1, EV = 0.05 / 0.1
+    assert row["sr"] == pytest.approx(0.5 * 1.0 * 0.5)
+    assert row["ei"] is None and row["inputs"]["approximated"]
+
+
+def test_ensemble_is_the_probability_weighted_expected_loss(chain):
+    rows, skipped = assess(chain, "ensemble", "USA", ["Ga", "Co"], scenarios=["ga-ge-ban-us"], draws=5, seed=1)
+    assert any("Co" in s and "not simulated" in s for s in skipped)
+    ga = rows[0]
+    ens = run_ensemble(load_scenario("ga-ge-ban-us"), chain, 1, seed=1)
+    i = ens.pairs.index(("Ga", "USA"))
+    assert ga["sr"] == pytest.approx(float(ens.shortfall[:, i].mean() / ens.demand[:, i].mean()), rel=1e-6)
+    assert ga["sr"] > 0
+    two, _ = assess(chain, "ensemble", "USA", ["Ga"], scenarios=["ga-ge-ban-us", "lynas-malaysia-outage-6m"],
+                    draws=5, seed=1, weights=[1, 3])  # fmt: skip
+    assert two[0]["sr"] == pytest.approx(0.25 * ga["sr"], rel=1e-6)  # the Lynas outage costs no gallium
+
+
+def test_missing_inputs_are_named_then_skipped_or_fatal(tmp_path, chain):
+    f = write_inputs(tmp_path / "only.csv", [{"parameter": "si_sr", "material": "*", "value": 1.0},
+                                             {"parameter": "sr_threshold", "value": 1.0},
+                                             {"parameter": "ei_threshold", "value": 2.8}])  # fmt: skip
+    inp = Inputs.load([f], use_defaults=False)
+    rows, skipped = assess(chain, "eu", "EU", ["Dy", "Nd"], inp)
+    assert rows == []
+    assert skipped == ["Dy: eol_rir missing", "Nd: eol_rir missing"]
+    with pytest.raises(UserError, match="missing input: Dy: eol_rir missing"):
+        assess(chain, "eu", "EU", ["Dy"], inp, strict=True)
+    # real gaps in the shipped data: no sector split for cobalt, no cost share for gallium
+    assert "Co: sector_share missing" in " ".join(assess(chain, "eu", "EU", ["Co"])[1])
+    assert "Ga: cost_share missing" in " ".join(assess(chain, "usgs", "USA", ["Ga"])[1])
+
+
+def test_bad_inputs_file_lists_every_problem(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text(
+        "parameter,material,value,source,confidence\n"
+        "eol_rri,Dy,0.1,x,y\n"
+        "eol_rir,Dx,0.1,x,y\n"
+        "si_sr,Dy,1.5,x,y\n"
+        "si_ei,Dy,abc,x,y\n"
+    )
+    with pytest.raises(DataValidationError) as exc:
+        Inputs.load([f])
+    probs = {(p.row, p.column) for p in exc.value.problems}
+    assert probs == {(2, "parameter"), (3, "material"), (4, "value"), (5, "value")}
+    assert "eol_rir" in exc.value.problems[0].hint
+
+
+def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
+    fig = tmp_path / "matrix.html"
+    assert main(["criticality", "--method", "eu", "--perspective", "JPN", "--materials", "Dy,Nd", "--format", "json",
+                 "--figure", str(fig)]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["material"] for r in rows} == {"Dy", "Nd"}
+    for r in rows:
+        assert {"material", "method", "perspective", "sr", "ei", "bottleneck_stage", "critical", "inputs"} <= set(r)
+        assert r["perspective"] == "JPN" and r["method"] == "eu"
+        assert r["inputs"]["stages"][r["bottleneck_stage"]]["eol_rir"]["confidence"] == "assumption"
+    html = fig.read_text()
+    assert "Criticality matrix" in html
+    assert 'src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: no CDN
+    assert main(["criticality", "--method", "usgs", "--materials", "Dy", "--format", "csv"]) == 0
+    csv = capsys.readouterr().out
+    assert csv.splitlines()[0].startswith("material,method,perspective,sr,ei")
+    assert main(["criticality", "--method", "eux"]) == 2
+    assert "did you mean 'eu'" in capsys.readouterr().err
+    assert main(["criticality", "--materials", "Co", "--strict"]) == 2
+    assert "Co: sector_share missing" in capsys.readouterr().err
