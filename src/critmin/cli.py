@@ -728,7 +728,7 @@ def criticality_cmd(
         raise UserError(f"--weights must be numbers separated by commas (got {weights!r})") from exc
     rows, skipped = assess(chain, method, perspective, mats, inp, strict=strict, scenarios=scen, draws=draws,
                            seed=seed, weights=w)  # fmt: skip
-    for msg in skipped:
+    for msg in _group_skips(skipped):
         err.print(f"[yellow]skipped: {msg}[/yellow]")
     if not rows:
         raise UserError("no material could be assessed: " + "; ".join(skipped))
@@ -753,9 +753,21 @@ def criticality_cmd(
         flat["trade_exposure"] = [s["trade_exposure"] for s in stage]
         flat["economic_vulnerability"] = [r["inputs"]["economic_vulnerability"] for r in rows]
     else:
-        flat["stderr"] = [r["inputs"]["stderr"] for r in rows]
+        flat["expected_loss_pct"] = [100 * r["sr"] for r in rows]
+        flat["stderr_pct"] = [100 * r["inputs"]["stderr"] for r in rows]
     title = f"Criticality, {method} method, perspective {rows[0]['perspective']}"
     emit(flat, fmt, title=title)
+
+
+def _group_skips(skipped: list[str]) -> list[str]:
+    """'Co: sector_share missing', 'Li: sector_share missing' -> 'Co, Li: sector_share missing'."""
+    by_reason: dict[str, list[str]] = {}
+    for msg in skipped:
+        mat, _, reason = msg.partition(": ")
+        by_reason.setdefault(reason or mat, []).append(mat if reason else "")
+    return [
+        f"{', '.join(m for m in mats if m)}: {reason}" if any(mats) else reason for reason, mats in by_reason.items()
+    ]
 
 
 def _json_default(x: Any) -> Any:
