@@ -86,6 +86,22 @@ def test_fast_kernel_matches_highs(market):
         assert se + so - y.sum() <= 1e-7 * max(scale, se + so)
 
 
+def test_lp_keeps_one_model_per_structure():
+    """The lp baseline builds each LP structure once and re-solves it with new data (warm)."""
+    from critmin.engine import lp
+
+    D = np.array([[50.0, 50.0, 100.0], [10.0, 80.0, 30.0]])
+    u = np.array([[0.0, np.inf, np.inf], [5.0, np.inf, np.inf]])
+    tg = np.array([[True, False, False], [True, False, False]])
+    y1 = clear_market_lp(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg)
+    models = dict(lp._LOCAL.models)
+    fill = models[("fill", 3)]
+    y2 = clear_market_lp(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg)
+    assert lp._LOCAL.models[("fill", 3)] is fill  # the same HiGHS model, not a rebuilt one
+    assert np.allclose(y1, y2, rtol=1e-9, atol=1e-9)
+    assert np.allclose(y1, clear_market(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg), atol=1e-7)
+
+
 def test_kernels_are_batched():
     rng = np.random.default_rng(3)
     D = rng.uniform(0, 10, (4, 5, 6))

@@ -40,17 +40,22 @@ _INF = highspy.kHighsInf
 _SLACK = 2e-10
 
 
+_BANNER_LOCK = threading.Lock()
+
+
 def _highs() -> highspy.Highs:
-    # HiGHS prints a banner from C on construction: silence file descriptor 1 meanwhile
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    # HiGHS prints a banner from C on construction: silence file descriptor 1 meanwhile (under a
+    # lock, or two threads could each save the other's redirection and lose stdout for good)
+    with _BANNER_LOCK:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
