@@ -35,9 +35,10 @@ from critmin.criticality.supply import (
     trade_factors,
     wgi_of,
 )
+from critmin.errors import UserError
 
 
-class MissingInput(Exception):
+class MissingInput(UserError):
     """An input a method needs is missing for a material (named in the message)."""
 
 

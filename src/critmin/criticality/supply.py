@@ -31,7 +31,7 @@ import pandas as pd
 from critmin import metrics, names
 from critmin.chain import SupplyChain
 from critmin.criticality.inputs import Inputs, cite
-from critmin.errors import UserError
+from critmin.errors import UserError, suggest
 from critmin.scenario import DEFAULT_REGIONS
 
 PERSPECTIVES = ("EU", "USA", "JPN", "AUS", "MYS", "framework")
@@ -53,7 +53,15 @@ def perspective(chain: SupplyChain, name: str) -> Perspective:
         canon = "EU" if key.lower() == "eu" else key.lower()
         members = chain.expand(["eu" if canon == "EU" else canon])
     else:
-        canon = chain.country(key)
+        try:
+            canon = chain.country(key)
+        except UserError:
+            valid = [*PERSPECTIVES, *(b for b in chain.blocs.names if b.lower() not in {"eu", "framework"})]
+            hint = suggest(key, valid)
+            raise UserError(
+                f"unknown perspective {name!r}: not one of {', '.join(valid)} or a known country code"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            ) from None
         members = (canon,)
     if canon == "EU":
         regions: tuple[str, ...] = ("EU",)
