@@ -3,6 +3,7 @@ product, the ensemble ranking, inputs files and the missing-input paths."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -221,6 +222,13 @@ def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
     assert main(["criticality", "--method", "usgs", "--materials", "Dy", "--format", "csv"]) == 0
     csv = capsys.readouterr().out
     assert csv.splitlines()[0].startswith("material,method,perspective,sr,ei")
+    assert main(["criticality", "--perspective", "EU,framework", "--materials", "Nd", "--format", "json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert [r["perspective"] for r in both] == ["EU", "framework"] and both[1]["sr"] < both[0]["sr"]
+    assert main(["criticality", "--materials", "Dy", "--by-stage", "--format", "csv"]) == 0
+    stages = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(stages["stage"]) == ["mine", "separation", "metal", "magnet"]
+    assert stages.loc[stages["bottleneck"], "sr"].iloc[0] == pytest.approx(stages["sr"].max())
     assert main(["criticality", "--method", "eux"]) == 2
     assert "did you mean 'eu'" in capsys.readouterr().err
     assert main(["criticality", "--materials", "Co", "--strict"]) == 2

@@ -686,7 +686,7 @@ def criticality_cmd(
         typer.Option(
             "--perspective",
             "-p",
-            help="EU, USA, JPN, AUS, MYS, framework, a bloc or a country "
+            help="EU, USA, JPN, AUS, MYS, framework, a bloc or a country; several separated by commas "
             "(default: EU for eu, USA for usgs, framework for ensemble).",
         ),
     ] = None,
@@ -711,10 +711,11 @@ def criticality_cmd(
     figure: Annotated[
         Path | None, typer.Option("--figure", help="Write the criticality matrix (HTML, offline).")
     ] = None,
+    by_stage: Annotated[bool, typer.Option("--by-stage", help="One row per material and stage (eu, usgs).")] = False,
     fmt: FORMAT = "table",
 ) -> None:
     """Criticality by the EU CRM method, the USGS supply-risk method or the engine's ensembles."""
-    from critmin.criticality import assess, load_inputs
+    from critmin.criticality import assess, load_inputs, stage_frame, summary_frame
 
     if draws < 1:
         raise UserError(f"--draws must be at least 1 (got {draws})")
@@ -726,8 +727,13 @@ def criticality_cmd(
         w = [float(x) for x in weights.split(",")] if weights else None
     except ValueError as exc:
         raise UserError(f"--weights must be numbers separated by commas (got {weights!r})") from exc
-    rows, skipped = assess(chain, method, perspective, mats, inp, strict=strict, scenarios=scen, draws=draws,
-                           seed=seed, weights=w)  # fmt: skip
+    persps = [x.strip() for x in perspective.split(",") if x.strip()] if perspective else [None]
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for p in persps:
+        r, sk = assess(chain, method, p, mats, inp, strict=strict, scenarios=scen, draws=draws, seed=seed, weights=w)
+        rows += r
+        skipped += [f"{m} ({r[0]['perspective'] if r else p})" if len(persps) > 1 else m for m in sk]
     for msg in _group_skips(skipped):
         err.print(f"[yellow]skipped: {msg}[/yellow]")
     if not rows:
@@ -742,21 +748,17 @@ def criticality_cmd(
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=_json_default))
         return
-    flat = pd.DataFrame([{k: r[k] for k in ("material", "method", "perspective", "sr", "ei", "bottleneck_stage",
-                                             "critical")} for r in rows])  # fmt: skip
-    if method == "eu":
-        flat["import_reliance"] = [r["inputs"]["stages"][r["bottleneck_stage"]]["import_reliance"] for r in rows]
-        flat["terms"] = [r["inputs"]["stages"][r["bottleneck_stage"]]["terms"] for r in rows]
-    elif method == "usgs":
-        stage = [r["inputs"]["stages"][r["bottleneck_stage"]] for r in rows]
-        flat["disruption_potential"] = [s["disruption_potential"] for s in stage]
-        flat["trade_exposure"] = [s["trade_exposure"] for s in stage]
-        flat["economic_vulnerability"] = [r["inputs"]["economic_vulnerability"] for r in rows]
-    else:
-        flat["expected_loss_pct"] = [100 * r["sr"] for r in rows]
-        flat["stderr_pct"] = [100 * r["inputs"]["stderr"] for r in rows]
-    title = f"Criticality, {method} method, perspective {rows[0]['perspective']}"
-    emit(flat, fmt, title=title)
+    if by_stage:
+        if method == "ensemble":
+            raise UserError("--by-stage applies to the eu and usgs methods (the ensemble has no stages)")
+        emit(stage_frame(rows), fmt, title=f"Supply risk by stage, {method} method")
+        return
+    title = f"Criticality, {method} method, perspective {', '.join(dict.fromkeys(r['perspective'] for r in rows))}"
+    emit(summary_frame(rows), fmt, title=title)
+    if len(persps) > 1 and fmt == "table":
+        wide = summary_frame(rows).pivot(index="material", columns="perspective", values="sr")
+        wide = wide[list(dict.fromkeys(r["perspective"] for r in rows))].reset_index()
+        emit(wide, "table", title="Supply risk by perspective")
 
 
 def _group_skips(skipped: list[str]) -> list[str]:

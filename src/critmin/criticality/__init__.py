@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from critmin import names
 from critmin.chain import SupplyChain
 from critmin.criticality import eu, usgs
@@ -33,7 +35,7 @@ from critmin.errors import UserError, suggest
 METHODS = ("eu", "usgs", "ensemble")
 DEFAULT_PERSPECTIVE = {"eu": "EU", "usgs": "USA", "ensemble": "framework"}
 
-__all__ = ["METHODS", "Inputs", "MissingInput", "assess"]
+__all__ = ["METHODS", "Inputs", "MissingInput", "assess", "stage_frame", "summary_frame"]
 
 
 def assess(
@@ -108,3 +110,41 @@ def material_order(rows: list[dict[str, Any]]) -> list[str]:
     """Materials of ``rows`` in the package's canonical order (for stable figures)."""
     present = {r["material"] for r in rows}
     return [m for m in names.MATERIAL_IDS if m in present]
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per material and perspective, with the method's main inputs at the bottleneck."""
+    out = []
+    for r in rows:
+        rec = {k: r[k] for k in ("material", "method", "perspective", "sr", "ei", "bottleneck_stage", "critical")}
+        inp = r["inputs"]
+        if r["method"] == "eu":
+            st = inp["stages"][r["bottleneck_stage"]]
+            rec.update(import_reliance=st["import_reliance"], terms=st["terms"])
+        elif r["method"] == "usgs":
+            st = inp["stages"][r["bottleneck_stage"]]
+            rec.update(disruption_potential=st["disruption_potential"], trade_exposure=st["trade_exposure"],
+                       economic_vulnerability=inp["economic_vulnerability"])  # fmt: skip
+        else:
+            rec.update(expected_loss_pct=100 * r["sr"], stderr_pct=100 * inp["stderr"])
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def stage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per material, perspective and stage (EU and USGS methods): the per-stage view."""
+    out = []
+    for r in rows:
+        for stage, st in r["inputs"].get("stages", {}).items():
+            rec: dict[str, Any] = {"material": r["material"], "perspective": r["perspective"], "stage": stage,
+                                   "sr": st["sr"], "bottleneck": stage == r["bottleneck_stage"]}  # fmt: skip
+            if r["method"] == "eu":
+                rec.update(hhi_wgi_t_global=st["hhi_wgi_t_global"], hhi_wgi_t_sourcing=st["hhi_wgi_t_sourcing"],
+                           import_reliance=st["import_reliance"], top_supplier=next(iter(st["supply_shares"]), None),
+                           top_share=next(iter(st["supply_shares"].values()), None),
+                           t_max=max((v["t"] for v in st["trade_factors"].values()), default=1.0),
+                           terms=st["terms"])  # fmt: skip
+            else:
+                rec.update(disruption_potential=st["disruption_potential"], trade_exposure=st["trade_exposure"])
+            out.append(rec)
+    return pd.DataFrame(out)

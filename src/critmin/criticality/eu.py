@@ -95,7 +95,7 @@ def stage_supply_risk(
         "import_reliance": ir,
         "import_reliance_basis": ir_basis,
         "sourcing_basis": mix_basis,
-        "terms": "both" if ir is not None and s is not None else "global only (no import reliance)",
+        "terms": "both" if ir is not None and s is not None else "global only",
         "supply_shares": {c: round(v, 6) for c, v in sorted(world.items(), key=lambda kv: -kv[1])},
         "sourcing_shares": {c: round(v, 6) for c, v in sorted(mix.items(), key=lambda kv: -kv[1])},
         "wgi_scaled": {c: round(wgi[c], 4) for c in countries if c in wgi},
@@ -145,8 +145,11 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
     if si_row is None:
         raise MissingInput(f"{material}: si_ei missing")
     ei = sum(shares[s] * q[s] for s in shares) * float(si_row["value"])
+    named = {str(x) for x in va_rows["sector"] if x != "*"}
     return {
         "ei": ei,
+        # value-added rows for sectors this material does not use (a typo shows up here)
+        "value_added_unused": sorted(named - set(shares)),
         "sector_shares": dict(sorted(shares.items(), key=lambda kv: -kv[1])),
         "sector_share_basis": share_basis,
         "value_added_scaled": q,

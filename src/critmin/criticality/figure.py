@@ -21,13 +21,15 @@ def matrix_figure(rows: list[dict[str, Any]], sr_threshold: float, ei_threshold:
     """Scatter of ``rows`` (EI on x, SR on y) with the threshold lines; rows without EI are left out."""
     pts = [r for r in rows if r.get("ei") is not None]
     method = pts[0]["method"] if pts else ""
-    persp = pts[0]["perspective"] if pts else ""
+    persps = list(dict.fromkeys(r["perspective"] for r in pts))
+    persp = ", ".join(persps)
+    label = [r["material"] if len(persps) == 1 else f"{r['material']} ({r['perspective']})" for r in pts]
     fig = go.Figure(
         go.Scatter(
             x=[r["ei"] for r in pts],
             y=[r["sr"] for r in pts],
             mode="markers+text",
-            text=[r["material"] for r in pts],
+            text=label,
             textposition="top center",
             marker={"size": 11, "color": ["#c0392b" if r["critical"] else "#2e86c1" for r in pts]},
             customdata=[r.get("bottleneck_stage") or "" for r in pts],

@@ -153,7 +153,10 @@ def _canon(col: str, v: str) -> str:
         return names.material(v)
     if col == "stage":
         return names.stage(v)
-    return v.strip().upper() if col == "country" or len(v) <= 3 else v.strip()
+    v = v.strip()
+    if col == "perspective" and v.upper() != "EU" and len(v) > 3:
+        return v.lower()  # a bloc name (framework, allies, ...)
+    return v.upper()  # a country code, or EU
 
 
 def _check_row(r: dict[str, str], line: int) -> list[RowProblem]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from critmin.engine.arrays import rowsum
+from critmin.engine.arrays import rowany, rowsum
 from critmin.engine.arrays import safe_div as _safe_div
 
 Array = NDArray[np.float64]
@@ -44,8 +44,12 @@ def dust_free(SE: Array, SO: Array, D: Array) -> tuple[Array, Array, Array]:
     SE = np.maximum(np.asarray(SE, dtype=float), 0.0)
     SO = np.maximum(np.asarray(SO, dtype=float), 0.0)
     D = np.maximum(np.asarray(D, dtype=float), 0.0)
-    D = np.where(DUST * D.max(-1, keepdims=True) <= D, D, 0.0)
     total = rowsum(D)
+    # an order at or above DUST x the total is above DUST x the largest: only smaller positive
+    # orders need the (slower) comparison with the largest
+    if ((D > 0) & (DUST * total[..., None] > D)).any():
+        D = np.where(DUST * D.max(-1, keepdims=True) <= D, D, 0.0)
+        total = rowsum(D)
     dust = DUST * total > SE + SO
     return np.where(dust, 0.0, SE), np.where(dust, 0.0, SO), D
 
@@ -64,7 +68,7 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     y = lam0[..., None] * D
     n = D.shape[-1]
     tgt_f = tgt.reshape(-1, n)
-    rows = np.flatnonzero(tgt_f.any(-1))
+    rows = np.flatnonzero(rowany(tgt_f))
     if rows.size:
         u_f = np.broadcast_to(np.asarray(u, dtype=float), D.shape).reshape(-1, n)
         y_f = y.reshape(-1, n)

@@ -221,7 +221,10 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
             se = rowsum(supply_e)
             so = rowsum(supply_o)
             # a target may buy (1 - severity) of its pro-rata share of the restricted pool
-            cap_u = (1 - sev_k) * se[..., None] * _div(orders, rowsum(orders, keepdims=True))
+            if targeted.any():
+                cap_u = (1 - sev_k) * se[..., None] * _div(orders, rowsum(orders, keepdims=True))
+            else:  # no quota anywhere this month (ignored for untargeted buyers)
+                cap_u = orders
             if merge:
                 d_m, u_m, tg_m = _merge(orders, cap_u, targeted, part)
                 y_m = kern.clear(se, so, d_m, u_m, tg_m)
@@ -232,7 +235,9 @@ def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, 
                 y = kern.clear(se, so, orders, cap_u, targeted)
                 e, _ = kern.sales(se, so, y, cap_u, targeted)
             o = y - e
-            content = _div(e, y)
+            if k + 1 < K and foreign[:, :, k + 1].any():
+                # share of restricted-origin content in what each region received (foreign-content rule)
+                content = _div(e, y)
             sold = supply_e * _div(rowsum(e), se)[..., None] + supply_o * _div(rowsum(o), so)[..., None]
             unsold[:, :, k] = np.maximum(supply - sold, 0.0)
             if full:
