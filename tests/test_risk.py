@@ -66,6 +66,7 @@ def test_threads_do_not_change_a_draw(chain):
             {"field": "disruption[0].months", "dist": "triangular", "low": 3, "mode": 9, "high": 18},
         ]
     )
+    s = s.with_changes(uncertain=[*s.uncertain, {"field": "disruption[0].happens", "dist": "bernoulli", "p": 0.6}])
     one = run_ensemble(s, chain, 40, seed=4, chunk=40, threads=1)
     many = run_ensemble(s, chain, 40, seed=4, chunk=6, threads=3)
     assert one.shortfall.sum() > 0

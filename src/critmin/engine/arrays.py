@@ -30,6 +30,8 @@ def rowsum(x: Array, keepdims: bool = False) -> Array:
 
 def rowany(x: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """``x.any(-1)`` for a boolean array, about 4x faster on a short last axis."""
+    if x.shape[-1] > 255:  # the uint8 sum could wrap
+        return np.asarray(np.any(x, axis=-1))
     return np.asarray(np.einsum("...r->...", np.ascontiguousarray(x).view(np.uint8)) > 0)
 
 

@@ -77,11 +77,11 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
         # only the buyers targeted in some row need the sorted treatment; the others enter
         # through their total demand and take the common fill
         cols = np.flatnonzero(tgt_r.any(0))
-        rest = np.ones(n, dtype=bool)
-        rest[cols] = False
+        # every total below is taken over the full row (or by sequential cumsum), so a draw gives
+        # the same bits whatever other draws share its batch
         y_cols, lam, bound = _restricted_rows(
             SE.reshape(-1)[rows], SO.reshape(-1)[rows], D_r[:, cols], u_f[rows][:, cols], tgt_r[:, cols],
-            lam0.reshape(-1)[rows], rowsum(D_r[:, rest]),
+            lam0.reshape(-1)[rows], rowsum(np.where(tgt_r, 0.0, D_r)),
         )  # fmt: skip
         y_r = np.where(bound[:, None], lam[:, None] * D_r, y_f[rows])
         y_r[:, cols] = np.where(bound[:, None], y_cols, y_r[:, cols])
@@ -91,10 +91,12 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
 
 
 def _restricted_rows(
-    SE: Array, SO: Array, D: Array, u: Array, tgt: NDArray[np.bool_], lam0: Array, d_other: Array
+    SE: Array, SO: Array, D: Array, u: Array, tgt: NDArray[np.bool_], lam0: Array, d_nt: Array
 ) -> tuple[Array, Array, Array]:
-    """The closed form on 2-d (rows, buyers) arrays where some buyer is targeted; ``d_other`` is
-    the demand of untargeted buyers left out of the arrays. Returns the deliveries of the buyers
+    """The closed form on 2-d (rows, buyers) arrays where some buyer is targeted; ``d_nt`` is the
+    row's whole untargeted demand (including buyers left out of the arrays). Sums over the buyer
+    axis are sequential (the last ``cumsum``), so extra all-untargeted columns, which sort last as
+    zeros, change no bit. Returns the deliveries of the buyers
     given, the fill ``lam`` of every untargeted buyer, and whether the row is bound (where it is
     not, the common fill ``lam0`` stands for everyone)."""
     u = np.where(tgt, np.maximum(u, 0.0), np.inf)
@@ -120,7 +122,7 @@ def _restricted_rows(
     bound = np.isfinite(mu1) & (mu1 < lam0 * (1 - 1e-12) - _TOL)
 
     in_k1_s = valid & (pos <= kstar[:, None]) & bound[:, None]
-    u_k1 = rowsum(np.where(in_k1_s, u_s, 0.0))
+    u_k1 = _seqsum(np.where(in_k1_s, u_s, 0.0))
     e_left = np.maximum(SE - u_k1, 0.0)
 
     # water-filling of what is left of E over the rest (non-targets and the other targets):
@@ -128,10 +130,10 @@ def _restricted_rows(
     # the rest targets' u_j / D_j; in sorted order f at breakpoint m is
     # (sum of u up to m) + a_m * (d_nt + sum of D after m)
     rest = valid & ~in_k1_s
-    d_nt = rowsum(np.where(tgt, 0.0, D)) + d_other
     d_rest = np.where(rest, d_s, 0.0)
     cum_u_rest = np.cumsum(np.where(rest, u_s, 0.0), -1)
-    d_after = rowsum(d_rest, keepdims=True) - np.cumsum(d_rest, -1)
+    cum_rest = np.cumsum(d_rest, -1)
+    d_after = cum_rest[:, -1:] - cum_rest
     f = np.where(rest, cum_u_rest + np.where(rest, a_s, 0.0) * (d_nt[:, None] + d_after), np.inf)
     ok = f <= e_left[:, None] * (1 + 1e-15) + _TOL
     m_star = np.where(ok.any(-1), np.max(np.where(ok, pos, -1), -1), -1)
@@ -139,7 +141,7 @@ def _restricted_rows(
     pick = np.maximum(m_star, 0)[:, None]
     lam_lo = np.where(has, np.take_along_axis(np.where(rest, a_s, 0.0), pick, -1)[:, 0], 0.0)
     f_lo = np.where(has, np.take_along_axis(np.where(rest, f, 0.0), pick, -1)[:, 0], 0.0)
-    slope = d_nt + np.where(has, np.take_along_axis(d_after, pick, -1)[:, 0], rowsum(d_rest))
+    slope = d_nt + np.where(has, np.take_along_axis(d_after, pick, -1)[:, 0], cum_rest[:, -1])
     lam = np.minimum(1.0, lam_lo + _safe_div(e_left - f_lo, slope) + np.where(slope > 0, 0.0, 1.0))
     lam = np.maximum(lam, np.where(bound, mu1, 0.0))
 
@@ -149,6 +151,11 @@ def _restricted_rows(
     mu1_f = np.where(bound, mu1, 0.0)
     y_bound = np.where(in_k1, mu1_f[:, None] * D, y_rest)
     return y_bound, lam, bound
+
+
+def _seqsum(x: Array) -> Array:
+    """Left-to-right sum over the last axis (trailing zeros change no bit)."""
+    return np.cumsum(x, -1)[:, -1]
 
 
 def restricted_sales(SE: Array, SO: Array, y: Array, u: Array, targeted: NDArray[np.bool_]) -> tuple[Array, Array]:

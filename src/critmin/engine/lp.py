@@ -86,6 +86,7 @@ class _Model:
         row_lo = np.where(np.isfinite(row_lower), row_lower, -_INF).astype(float)
         row_hi = np.where(np.isfinite(row_upper), row_upper, _INF).astype(float)
         if self.a is None or self.a.shape != a.shape:
+            self.a = None  # if passing fails, the next solve passes the whole model again
             self._pass(cost, lower, col_upper, a, row_lo, row_hi, maximize)
         else:
             cols = np.arange(n_col, dtype=np.int32)
