@@ -122,7 +122,8 @@ def test_value_added_weighs_sectors(tmp_path):
 
 def test_perspective_sourcing_from_low_risk_partners_lowers_sr(chain, tmp_path):
     default = assess(chain, "eu", "USA", ["Nd"])[0][0]
-    stage = default["bottleneck_stage"]
+    stage = "magnet"  # the US imports magnets (IR 1 in the engine's network)
+    assert default["inputs"]["stages"][stage]["import_reliance"] == pytest.approx(1.0)
     f = write_inputs(tmp_path / "src.csv", [
         {"parameter": "sourcing_share", "perspective": "USA", "material": "Nd", "stage": stage, "country": c,
          "value": v} for c, v in (("JPN", 0.6), ("AUS", 0.4))
@@ -176,10 +177,13 @@ def test_ensemble_is_the_probability_weighted_expected_loss(chain):
 
 
 def test_missing_inputs_are_named_then_skipped_or_fatal(tmp_path, chain):
-    f = write_inputs(tmp_path / "only.csv", [{"parameter": "si_sr", "material": "*", "value": 1.0},
-                                             {"parameter": "sr_threshold", "value": 1.0},
-                                             {"parameter": "ei_threshold", "value": 2.8}])  # fmt: skip
-    inp = Inputs.load([f], use_defaults=False)
+    only = [{"parameter": "si_sr", "material": "*", "value": 1.0}, {"parameter": "sr_threshold", "value": 1.0},
+            {"parameter": "ei_threshold", "value": 2.8}]  # fmt: skip
+    inp = Inputs.load([write_inputs(tmp_path / "bare.csv", only)], use_defaults=False)
+    assert assess(chain, "eu", "EU", ["Dy"], inp)[1] == ["Dy: restriction_factor missing"]  # not silently 1
+    only += [{"parameter": p, "value": v} for p, v in
+             (("restriction_factor", 1.1), ("ban_factor", 1.2), ("agreement_factor", 0.8))]  # fmt: skip
+    inp = Inputs.load([write_inputs(tmp_path / "only.csv", only)], use_defaults=False)
     rows, skipped = assess(chain, "eu", "EU", ["Dy", "Nd"], inp)
     assert rows == []
     assert skipped == ["Dy: eol_rir missing", "Nd: eol_rir missing"]
@@ -233,3 +237,95 @@ def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
     assert "did you mean 'eu'" in capsys.readouterr().err
     assert main(["criticality", "--materials", "Co", "--strict"]) == 2
     assert "Co: sector_share missing" in capsys.readouterr().err
+
+
+def test_list_parameters_use_the_most_specific_level(tmp_path):
+    rows = [
+        {"parameter": "sourcing_share", "perspective": "USA", "material": "Co", "stage": "*", "country": "CHN",
+         "value": 1.0},
+        {"parameter": "sourcing_share", "perspective": "USA", "material": "Co", "stage": "mine", "country": "MYS",
+         "value": 0.7},
+        {"parameter": "sourcing_share", "perspective": "USA", "material": "Co", "stage": "mine", "country": "CHN",
+         "value": 0.3},
+        {"parameter": "agreement_partner", "perspective": "*", "country": "KOR", "value": 1.0},
+        {"parameter": "agreement_partner", "perspective": "USA", "country": "KOR", "value": 0.0},
+    ]  # fmt: skip
+    inp = Inputs.load([write_inputs(tmp_path / "mix.csv", rows)])
+    got = inp.items("sourcing_share", perspective="USA", material="Co", stage="mine")
+    assert {c: r["value"] for c, r in got.items()} == {"MYS": 0.7, "CHN": 0.3}
+    assert set(inp.items("sourcing_share", perspective="USA", material="Co", stage="separation")) == {"CHN"}
+    chain = one_supplier_chain()
+    from critmin.criticality.supply import partners
+
+    assert "KOR" not in partners(inp, perspective(chain, "USA"))  # the specific 0 row wins
+    assert "KOR" in partners(inp, perspective(chain, "JPN"))
+
+
+def test_user_rows_win_ties_and_are_cleaned(tmp_path):
+    f = tmp_path / "tie.csv"
+    f.write_text(
+        "parameter,perspective,material,value,source,confidence\n"
+        " eol_rir ,*,Co,0.5,mine,user\n"  # blank-padded name, '*' in a column eol_rir does not use
+        "agreement_factor,*,,0.7,mine,user\n"
+    )
+    inp = Inputs.load([f])
+    assert inp.value("eol_rir", material="Co") == 0.5
+    assert inp.value("agreement_factor") == 0.7
+
+
+def test_item_columns_and_country_codes_are_checked(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text(
+        "parameter,perspective,material,stage,country,value,source,confidence\n"
+        "sourcing_share,USA,Co,mine,*,1,x,y\n"
+        "sourcing_share,USA,Co,mine,CHINA,1,x,y\n"
+    )
+    with pytest.raises(DataValidationError) as exc:
+        Inputs.load([f])
+    probs = {(p.row, p.column): p for p in exc.value.problems}
+    assert set(probs) == {(2, "country"), (3, "country")}
+    assert probs[(3, "country")].reason == "unknown country code (ISO3)"
+    assert "name it" in probs[(2, "country")].reason
+
+
+def test_value_added_wildcard_does_not_fill_in_for_named_sectors(tmp_path):
+    extra = [{"parameter": "sector_share", "material": "Co", "sector": "defence", "value": 1.0},
+             {"parameter": "value_added", "sector": "electronics", "value": 300.0}]  # fmt: skip
+    inp = reference_inputs(tmp_path, {"COD": 1.0}, extra)
+    rows, skipped = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)
+    assert rows == [] and skipped == ["Co: value_added missing for sector(s) defence"]
+
+
+def test_unattributed_output_is_no_supplier_in_either_term(tmp_path):
+    # COD and the unattributed residual (OTH) each make half: the pro-rata sourcing mix gives COD
+    # half the imports too, so both terms weigh the same named share
+    chain = one_supplier_chain({"mine": {"COD": 50.0, "OTH": 50.0}})
+    inp = reference_inputs(tmp_path, {}, [])
+    st = assess(chain, "eu", "USA", ["Co"], inp)[0][0]["inputs"]["stages"]["mine"]
+    assert st["sourcing_shares"] == {"COD": pytest.approx(0.5)}
+    assert st["hhi_wgi_t_sourcing"] == pytest.approx(st["hhi_wgi_t_global"]) == pytest.approx(0.25 * 5.0)
+
+
+def test_a_producer_does_not_restrict_its_own_supply(chain):
+    st = assess(chain, "eu", "CHN", ["Dy"])[0][0]["inputs"]["stages"]["separation"]
+    assert st["trade_factors"]["CHN"]["t"] == pytest.approx(1.1)  # seen from abroad
+    assert st["sourcing_shares"].get("CHN", 0) > 0.9
+    # the sourcing term uses t = 1 for China's own output: below the global term's 1.1 weighting
+    assert st["hhi_wgi_t_sourcing"] < st["hhi_wgi_t_global"]
+
+
+def test_usgs_names_stages_without_import_reliance(chain):
+    rows, _ = assess(chain, "usgs", "USA", ["Dy"])
+    warnings = rows[0]["inputs"]["warnings"]
+    assert warnings and "import_reliance missing for USA at" in warnings[0] and "separation" in warnings[0]
+    with pytest.raises(UserError, match="--strict"):
+        assess(chain, "usgs", "USA", ["Dy"], strict=True)
+
+
+def test_cli_perspective_list_is_deduplicated_and_usgs_has_no_figure(tmp_path, capsys):
+    assert main(["criticality", "-p", "EU,eu,framework", "--materials", "Nd"]) == 0
+    out = capsys.readouterr().out
+    assert "Supply risk by perspective" in out
+    assert main(["criticality", "--method", "usgs", "--figure", str(tmp_path / "x.html")]) == 2
+    assert "no EI" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()

@@ -559,7 +559,8 @@ def mc_cmd(
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="VaR/CVaR level.")] = 0.95,
     target_stderr: Annotated[
-        float | None, typer.Option("--target-stderr", help="Stop early at this relative standard error.")
+        float | None,
+        typer.Option("--target-stderr", help="Stop early at this relative standard error (in process, not with Dask)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
     top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
@@ -719,6 +720,10 @@ def criticality_cmd(
 
     if draws < 1:
         raise UserError(f"--draws must be at least 1 (got {draws})")
+    if by_stage and method == "ensemble":
+        raise UserError("--by-stage applies to the eu and usgs methods (the ensemble has no stages)")
+    if figure is not None and method == "usgs":
+        raise UserError("--figure draws SR against EI: use --method eu or ensemble (the USGS method has no EI)")
     chain = _chain()
     inp = load_inputs(inputs, use_defaults=not no_defaults)
     mats = [m.strip() for m in materials.split(",") if m.strip()] if materials else None
@@ -727,30 +732,35 @@ def criticality_cmd(
         w = [float(x) for x in weights.split(",")] if weights else None
     except ValueError as exc:
         raise UserError(f"--weights must be numbers separated by commas (got {weights!r})") from exc
-    persps = [x.strip() for x in perspective.split(",") if x.strip()] if perspective else [None]
+    persps: list[str | None] = [None]
+    if perspective:
+        from critmin.criticality.supply import perspective as resolve
+
+        names = [resolve(chain, x.strip()).name for x in perspective.split(",") if x.strip()]
+        persps = list(dict.fromkeys(names)) or [None]
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for p in persps:
-        r, sk = assess(chain, method, p, mats, inp, strict=strict, scenarios=scen, draws=draws, seed=seed, weights=w)
-        rows += r
-        skipped += [f"{m} ({r[0]['perspective'] if r else p})" if len(persps) > 1 else m for m in sk]
+        got, sk = assess(chain, method, p, mats, inp, strict=strict, scenarios=scen, draws=draws, seed=seed, weights=w)
+        rows += got
+        skipped += [f"{m} ({p})" if len(persps) > 1 else m for m in sk]
     for msg in _group_skips(skipped):
         err.print(f"[yellow]skipped: {msg}[/yellow]")
+    for row in rows:
+        for warning in row["inputs"].get("warnings", []):
+            err.print(f"[yellow]warning: {warning}[/yellow]")
     if not rows:
         raise UserError("no material could be assessed: " + "; ".join(skipped))
     if figure is not None:
         from critmin.criticality.figure import matrix_figure, write_figure
 
-        thr = rows[0]["inputs"].get("thresholds", {})
-        sr_t = thr.get("sr", rows[0]["inputs"].get("threshold", 0.0))
-        write_figure(matrix_figure(rows, sr_t, thr.get("ei")), figure)
+        thr = rows[0]["inputs"]["thresholds"]
+        write_figure(matrix_figure(rows, thr["sr"], thr["ei"]), figure)
         err.print(f"criticality matrix written to {figure}")
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=_json_default))
         return
     if by_stage:
-        if method == "ensemble":
-            raise UserError("--by-stage applies to the eu and usgs methods (the ensemble has no stages)")
         emit(stage_frame(rows), fmt, title=f"Supply risk by stage, {method} method")
         return
     title = f"Criticality, {method} method, perspective {', '.join(dict.fromkeys(r['perspective'] for r in rows))}"

@@ -333,8 +333,9 @@ def run_ensemble(
     """Run ``draws`` Monte Carlo draws (the scenario's own seed unless ``seed`` is given).
 
     ``client`` is a ``dask.distributed.Client``: chunks are then computed on its workers (results
-    are identical to the in-process run). ``target_stderr`` stops early, at a chunk boundary, once
-    the relative standard error of the world expected shortfall is below it. In process, chunks
+    are identical to the in-process run). ``target_stderr`` stops an in-process run early (not a
+    Dask one), at a chunk boundary, once the relative standard error of the world expected
+    shortfall is below it. In process, chunks
     run on ``threads`` threads (default: the cores this process may use, at most
     :data:`MAX_THREADS`); numpy releases the GIL inside its array operations, and each chunk is a
     pure function of its draws, so results do not depend on the thread count.

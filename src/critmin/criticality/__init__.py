@@ -27,8 +27,7 @@ from critmin import names
 from critmin.chain import SupplyChain
 from critmin.criticality import eu, usgs
 from critmin.criticality.ensemble import expected_losses
-from critmin.criticality.eu import MissingInput
-from critmin.criticality.inputs import Inputs
+from critmin.criticality.inputs import Inputs, MissingInput
 from critmin.criticality.supply import perspective
 from critmin.errors import UserError, suggest
 
@@ -60,7 +59,7 @@ def assess(
         )
     inputs = inputs or Inputs.defaults()
     persp = perspective(chain, perspective_name or DEFAULT_PERSPECTIVE[method])
-    mats = [chain.material(m) for m in materials] if materials else list(chain.materials)
+    mats = [chain.material(m) for m in materials] if materials else None
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
 
@@ -73,6 +72,8 @@ def assess(
         from critmin.scenario import builtin_names
 
         losses = expected_losses(chain, persp, list(scenarios or builtin_names()), draws, seed, weights)
+        if mats is None:  # by default the materials the engine simulates
+            mats = [m for m in chain.materials if m in losses]
         thr = inputs.value("ensemble_threshold")
         if thr is None:
             raise UserError("missing input: ensemble_threshold")
@@ -80,23 +81,31 @@ def assess(
             if m not in losses:
                 skip(f"{m}: not simulated by the engine (no ensemble loss)")
                 continue
+            warnings = []
             try:
                 ei: Any = eu.economic_importance(chain, inputs, m)
             except MissingInput as exc:
                 ei = {"ei": None, "missing": str(exc)}
+                warnings.append(f"{exc} (no EI for the matrix)")
             rows.append({"material": m, "method": method, "perspective": persp.name, "sr": losses[m]["sr"],
                          "ei": ei["ei"], "bottleneck_stage": None, "critical": bool(losses[m]["sr"] >= thr),
-                         "inputs": {"threshold": thr, "stderr": losses[m]["stderr"],
+                         "inputs": {"warnings": warnings, "threshold": thr,
+                                    "thresholds": {"sr": thr, "ei": inputs.value("ei_threshold")},
+                                    "stderr": losses[m]["stderr"],
                                     "scenarios": losses[m]["scenarios"], "economic_importance": ei,
                                     "draws": draws, "seed": seed,
                                     "scenario_weights": "given" if weights else "equal (assumption)"}})  # fmt: skip
     else:
         module = eu if method == "eu" else usgs
-        for m in mats:
+        for m in mats or chain.materials:
             try:
                 rows.append(module.assess_material(chain, inputs, persp, m))
             except MissingInput as exc:
                 skip(str(exc))
+    for r in rows:
+        for w in r["inputs"].get("warnings", []):
+            if strict:
+                raise UserError(f"missing input: {w} (--strict)")
     rows.sort(key=lambda r: (-r["sr"], r["material"]))
     return rows, skipped
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from critmin.chain import SupplyChain
-from critmin.criticality.eu import MissingInput
+from critmin.criticality.inputs import MissingInput
 from critmin.criticality.supply import Perspective
 from critmin.errors import UserError
 

@@ -23,23 +23,19 @@ from __future__ import annotations
 from typing import Any
 
 from critmin.chain import SupplyChain
-from critmin.criticality.inputs import Inputs, cite
+from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.criticality.supply import (
     Perspective,
     hhi_wgi_t,
     import_reliance,
     latest_shares,
     partners,
+    required,
     sourcing,
     stages_with_data,
     trade_factors,
     wgi_of,
 )
-from critmin.errors import UserError
-
-
-class MissingInput(UserError):
-    """An input a method needs is missing for a material (named in the message)."""
 
 
 def supply_risk(global_term: float | None, sourcing_term: float | None, ir: float | None, eol_rir: float,
@@ -69,14 +65,28 @@ def stage_supply_risk(
     mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
     countries = sorted(set(world) | set(mix))
     wgi = wgi_of(chain, inputs, countries)
+    lacking = [c for c in countries if c not in wgi and (world.get(c, 0.0) > 0 or mix.get(c, 0.0) > 0)]
+    if lacking:
+        raise MissingInput(f"{material}: wgi_scaled missing for {', '.join(lacking)} at {stage}")
     tf = trade_factors(inputs, persp, material)
     t_global = {c: v for c, (v, _) in tf.items()}
     part = partners(inputs, persp)
-    agree = inputs.value("agreement_factor") or 1.0
-    # in the sourcing term a partner's t is the agreement factor (below 1); other suppliers keep theirs
-    t_src = {c: (agree if c in part and c not in persp.members else t_global.get(c, 1.0)) for c in mix}
+    agree = required(inputs, "agreement_factor", material)
+
+    def t_source(c: str) -> float:
+        # in the sourcing term: the perspective's own output has no export restriction, a partner
+        # gets the agreement factor, other suppliers keep theirs
+        if c in persp.members:
+            return 1.0
+        return agree if c in part else t_global.get(c, 1.0)
+
+    t_src = {c: t_source(c) for c in mix}
     g = hhi_wgi_t(world, wgi, t_global)
     s = hhi_wgi_t(mix, wgi, t_src) if mix else None
+    warnings = []
+    if ir is None and mix_basis == "input":
+        warnings.append(f"{material}: sourcing_share given for {persp.name} at {stage} but import_reliance "
+                        "missing, so the global term is used alone")  # fmt: skip
     eol_row = inputs.row("eol_rir", material=material)
     si_row = inputs.row("si_sr", material=material)
     if eol_row is None:
@@ -84,8 +94,6 @@ def stage_supply_risk(
     if si_row is None:
         raise MissingInput(f"{material}: si_sr missing")
     sr = supply_risk(g, s, ir, float(eol_row["value"]), float(si_row["value"]))
-    named = sum(world.values())
-    covered = sum(v for c, v in world.items() if c in wgi)
     return {
         "stage": stage,
         "sr": sr,
@@ -99,25 +107,23 @@ def stage_supply_risk(
         "supply_shares": {c: round(v, 6) for c, v in sorted(world.items(), key=lambda kv: -kv[1])},
         "sourcing_shares": {c: round(v, 6) for c, v in sorted(mix.items(), key=lambda kv: -kv[1])},
         "wgi_scaled": {c: round(wgi[c], 4) for c in countries if c in wgi},
-        "wgi_missing": [c for c in countries if c not in wgi],
-        "wgi_coverage": covered / named if named > 0 else 0.0,
         "trade_factors": {c: {"t": v, "why": why} for c, (v, why) in sorted(tf.items())},
         "agreement_partners": sorted(part),
         "eol_rir": cite(eol_row),
         "si_sr": cite(si_row),
+        "warnings": warnings,
     }
 
 
 def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> dict[str, Any]:
     """EI with its inputs; raises :class:`MissingInput` where sector shares, value added or SI_EI
     are missing."""
-    user = inputs.rows("sector_share", material=material)
-    user = user[user["sector"] != "*"]
-    if not user.empty:
-        total = float(user["value"].sum())
+    user = inputs.items("sector_share", material=material)
+    if user:
+        total = sum(float(r["value"]) for r in user.values())
         if total <= 0:
             raise MissingInput(f"{material}: sector_share rows sum to zero")
-        shares = {str(s): float(v) / total for s, v in zip(user["sector"], user["value"], strict=True)}
+        shares = {sec: float(r["value"]) / total for sec, r in user.items()}
         share_basis = "input (normalised to sum to 1)"
     else:
         d = chain.demand
@@ -125,27 +131,29 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
         if d.empty or d["demand_t_per_yr"].sum() <= 0:
             raise MissingInput(f"{material}: sector_share missing (no demand by sector in the store)")
         by = d.groupby("sector")["demand_t_per_yr"].sum()
-        shares = {str(s): float(v / by.sum()) for s, v in by.items()}
+        shares = {str(sec): float(v / by.sum()) for sec, v in by.items()}
         share_basis = "demand table (base year, all regions): " + "; ".join(sorted(set(d["confidence"])))
     va_rows = inputs.rows("value_added")
     if va_rows.empty:
         raise MissingInput(f"{material}: value_added missing")
+    named = {str(x) for x in va_rows["sector"] if x != "*"}
     top = float(va_rows["value"].max())
     q: dict[str, float] = {}
-    missing = []
+    # once any sector has its own value added, the wildcard no longer stands in for the others
+    missing = [sec for sec in shares if named and sec not in named]
+    if missing:
+        raise MissingInput(f"{material}: value_added missing for sector(s) {', '.join(missing)}")
+    if named:
+        top = float(va_rows.loc[va_rows["sector"] != "*", "value"].max())
     for sector in shares:
         v = inputs.value("value_added", sector=sector)
         if v is None:
-            missing.append(sector)
-        else:
-            q[sector] = 10.0 * v / top if top > 0 else 0.0
-    if missing:
-        raise MissingInput(f"{material}: value_added missing for sector(s) {', '.join(missing)}")
+            raise MissingInput(f"{material}: value_added missing for sector {sector}")
+        q[sector] = 10.0 * v / top if top > 0 else 0.0
     si_row = inputs.row("si_ei", material=material)
     if si_row is None:
         raise MissingInput(f"{material}: si_ei missing")
     ei = sum(shares[s] * q[s] for s in shares) * float(si_row["value"])
-    named = {str(x) for x in va_rows["sector"] if x != "*"}
     return {
         "ei": ei,
         # value-added rows for sectors this material does not use (a typo shows up here)
@@ -179,6 +187,7 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         "bottleneck_stage": worst["stage"],
         "critical": bool(worst["sr"] >= sr_t and ei["ei"] >= ei_t),
         "inputs": {
+            "warnings": [w for r in per_stage for w in r["warnings"]],
             "thresholds": {"sr": sr_t, "ei": ei_t},
             "stages": {r["stage"]: r for r in per_stage},
             "economic_importance": ei,

@@ -32,6 +32,21 @@ COLUMNS = ("parameter", "perspective", "material", "stage", "sector", "country",
            "confidence", "notes")  # fmt: skip
 KEYS = ("perspective", "material", "stage", "sector", "country")
 
+
+class MissingInput(UserError):
+    """An input a method needs is missing for a material (named in the message)."""
+
+
+#: for parameters that list items (several rows per key), the column naming the item: it may not
+#: be ``*``
+ITEM: dict[str, str] = {
+    "sourcing_share": "country",
+    "sector_share": "sector",
+    "trade_factor": "country",
+    "agreement_partner": "country",
+    "wgi_scaled": "country",
+}
+
 #: parameter -> (key columns it uses, allowed value range)
 PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] = {
     "eol_rir": (("material",), (0.0, 1.0)),
@@ -72,23 +87,43 @@ class Inputs:
     @classmethod
     def load(cls, files: list[Path] | None = None, use_defaults: bool = True) -> Inputs:
         """Defaults (unless ``use_defaults`` is False) overridden by each file in turn."""
-        table = cls.defaults().table if use_defaults else pd.DataFrame(columns=[*COLUMNS, "origin", "line"])
+        empty = pd.DataFrame(columns=[*COLUMNS, "origin", "line"])
+        table = cls.defaults().table if use_defaults else empty
         for f in files or []:
             user = _read(Path(f), origin=str(f))
             key = ["parameter", *KEYS]
             keep = ~table.set_index(key).index.isin(user.set_index(key).index)
             table = pd.concat([table[keep], user], ignore_index=True)
-        return cls(table.reset_index(drop=True))
+        table = table.reset_index(drop=True)
+        table["order"] = range(len(table))  # later files win ties
+        return cls(table)
 
     def rows(self, parameter: str, **keys: str) -> pd.DataFrame:
-        """Rows of ``parameter`` matching ``keys`` (exact or ``*``), most specific first."""
+        """Rows of ``parameter`` matching ``keys`` (exact or ``*``), most specific first (then the
+        latest loaded); column ``score`` counts the exact matches."""
         t = self.table[self.table["parameter"] == parameter]
         score = pd.Series(0, index=t.index)
         for k, v in keys.items():
             col = t[k]
             ok = (col == v) | (col == "*")
             t, score = t[ok], score[ok] + (t.loc[ok, k] == v).astype(int)
-        return t.loc[score.sort_values(ascending=False, kind="stable").index]
+        order = t["order"] if "order" in t.columns else pd.Series(range(len(t)), index=t.index)
+        t = t.assign(score=score, order=order)
+        return t.sort_values(["score", "order"], ascending=[False, False], kind="stable")
+
+    def items(self, parameter: str, **keys: str) -> dict[str, dict[str, Any]]:
+        """A list-valued parameter (e.g. a sourcing mix): the rows at the most specific level
+        that has any, one per item (the latest where an item repeats)."""
+        t = self.rows(parameter, **keys)
+        if t.empty:
+            return {}
+        t = t[t["score"] == t["score"].max()]
+        col = ITEM[parameter]
+        return _first_per(t, col)
+
+    def per_item(self, parameter: str, **keys: str) -> dict[str, dict[str, Any]]:
+        """One row per item, each the most specific (then latest) for that item."""
+        return _first_per(self.rows(parameter, **keys), ITEM[parameter])
 
     def row(self, parameter: str, **keys: str) -> dict[str, Any] | None:
         """The most specific row of ``parameter`` for ``keys``, or None."""
@@ -98,6 +133,13 @@ class Inputs:
     def value(self, parameter: str, **keys: str) -> float | None:
         r = self.row(parameter, **keys)
         return None if r is None else float(r["value"])
+
+
+def _first_per(t: pd.DataFrame, col: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for _, r in t.iterrows():
+        out.setdefault(str(r[col]), dict(r))
+    return out
 
 
 def cite(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -128,6 +170,8 @@ def _read(path: Path, origin: str) -> pd.DataFrame:
         if c not in raw.columns:
             raw[c] = ""
     raw = raw[list(COLUMNS)].copy()
+    for c in COLUMNS:
+        raw[c] = raw[c].astype(str).str.strip()
     if origin != "default":
         raw["source"] = raw["source"].where(raw["source"] != "", f"user file {path.name}")
         raw["confidence"] = raw["confidence"].where(raw["confidence"] != "", "user")
@@ -140,6 +184,10 @@ def _read(path: Path, origin: str) -> pd.DataFrame:
         raise DataValidationError(str(path), problems)
     for col in ("material", "stage", "country", "perspective"):
         raw[col] = [_canon(col, v) for v in raw[col]]
+    for i, p in enumerate(raw["parameter"]):
+        for k in KEYS:
+            if k not in PARAMETERS[p][0]:
+                raw.loc[raw.index[i], k] = ""  # not used by this parameter: one key per row
     raw["value"] = raw["value"].astype(float)
     raw["origin"] = origin
     raw["line"] = range(2, len(raw) + 2)
@@ -172,6 +220,14 @@ def _check_row(r: dict[str, str], line: int) -> list[RowProblem]:
     for k in KEYS:
         if k not in keys and r[k].strip() not in ("", "*"):
             out.append(RowProblem(line, k, r[k], f"{p} does not use {k}", "leave it blank"))
+    item = ITEM.get(p)
+    if item is not None and r[item].strip() == "*":
+        out.append(RowProblem(line, item, "*", f"{p} lists one {item} per row: name it"))
+    country = r["country"].strip().upper()
+    if country not in ("", "*") and country not in names.countries():
+        hint = suggest(country, names.countries())
+        out.append(RowProblem(line, "country", r["country"], "unknown country code (ISO3)",
+                              f"did you mean {hint[0]!r}?" if hint else ""))  # fmt: skip
     try:
         if r["material"] not in ("", "*"):
             names.material(r["material"])

@@ -30,7 +30,7 @@ import pandas as pd
 
 from critmin import metrics, names
 from critmin.chain import SupplyChain
-from critmin.criticality.inputs import Inputs, cite
+from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.errors import UserError, suggest
 from critmin.scenario import DEFAULT_REGIONS
 
@@ -154,8 +154,8 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
     ``trade_factor`` rows override.
     """
     ec = export_controls()
-    restriction = inputs.value("restriction_factor") or 1.0
-    ban = inputs.value("ban_factor") or 1.0
+    restriction = required(inputs, "restriction_factor", material)
+    ban = required(inputs, "ban_factor", material)
     out: dict[str, tuple[float, str]] = {}
     for r in ec.itertuples(index=False):
         status = r.status.lower()
@@ -166,7 +166,7 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
             continue
         targets = {x.strip().upper() for x in r.target.replace("(", ";").split(";")}
         if "ban" in measure or "embargo" in measure:
-            if not ({"ALL"} & targets or set(persp.members) & targets):
+            if not ({"ALL", persp.name.upper()} & targets or set(persp.members) & targets):
                 continue
             t, why = ban, f"ban in force ({r.event_id})"
         elif any(w in measure for w in ("licens", "quota", "tax")):
@@ -177,16 +177,24 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
             c = c.strip().upper()
             if t > out.get(c, (1.0, ""))[0]:
                 out[c] = (t, why)
-    for row in inputs.rows("trade_factor", perspective=persp.name, material=material).itertuples():
-        if row.country not in out or out[row.country][1] != "user":
-            out[row.country] = (float(row.value), "user")
+    for c, row in inputs.per_item("trade_factor", perspective=persp.name, material=material).items():
+        out[c] = (float(row["value"]), f"input ({row['origin']})")
     return out
 
 
+def required(inputs: Inputs, parameter: str, material: str) -> float:
+    """A scalar parameter, or :class:`MissingInput` naming it and the material that needed it."""
+    v = inputs.value(parameter)
+    if v is None:
+        raise MissingInput(f"{material}: {parameter} missing")
+    return v
+
+
 def partners(inputs: Inputs, persp: Perspective) -> set[str]:
-    """The perspective's trade-agreement partners (``agreement_partner`` rows)."""
-    rows = inputs.rows("agreement_partner", perspective=persp.name)
-    return {str(c) for c, v in zip(rows["country"], rows["value"], strict=True) if float(v) > 0}
+    """The perspective's trade-agreement partners (``agreement_partner`` rows; for each country
+    the most specific row decides, so a 0 row removes a partner)."""
+    rows = inputs.per_item("agreement_partner", perspective=persp.name)
+    return {c for c, r in rows.items() if float(r["value"]) > 0}
 
 
 def import_reliance(
@@ -242,23 +250,31 @@ def _network(chain: SupplyChain) -> Any:
 def sourcing(
     inputs: Inputs, persp: Perspective, material: str, stage: str, world: dict[str, float], ir: float | None
 ) -> tuple[dict[str, float], str]:
-    """The perspective's sourcing mix (fractions summing to 1 over named suppliers) and its basis."""
-    rows = inputs.rows("sourcing_share", perspective=persp.name, material=material, stage=stage)
-    rows = rows[rows["country"] != "*"]
-    if not rows.empty:
-        total = float(rows["value"].sum())
-        return {str(c): float(v) / total for c, v in zip(rows["country"], rows["value"], strict=True)}, "input"
+    """The perspective's sourcing mix and its basis.
+
+    User rows (the most specific level given) are normalised to sum to 1. The pro-rata default
+    takes domestic output for ``1 - IR`` (split by the members' output) and imports for ``IR``
+    from the rest of world output *including* the unattributed residual, which, as in the global
+    term, is no supplier: both terms then weigh the same named shares and read as lower bounds
+    where the residual is large.
+    """
+    rows = inputs.items("sourcing_share", perspective=persp.name, material=material, stage=stage)
+    if rows:
+        total = sum(float(r["value"]) for r in rows.values())
+        if total <= 0:
+            raise MissingInput(f"{material}: sourcing_share rows for {persp.name} at {stage} sum to zero")
+        return {c: float(r["value"]) / total for c, r in rows.items()}, "input"
     if ir is None:
         return {}, "missing"
     ir = min(max(ir, 0.0), 1.0)
     own = {c: s for c, s in world.items() if c in persp.members}
     rest = {c: s for c, s in world.items() if c not in persp.members}
-    mix: dict[str, float] = {}
-    own_total, rest_total = sum(own.values()), sum(rest.values())
+    own_total = sum(own.values())
+    # the import pool is world output outside the perspective, the residual included
+    pool = max(1.0 - own_total, sum(rest.values()))
     domestic = 1.0 - ir if own_total > 0 else 0.0
     imports = 1.0 - domestic
-    for c, s in own.items():
-        mix[c] = domestic * s / own_total
+    mix: dict[str, float] = {c: domestic * s / own_total for c, s in own.items()}
     for c, s in rest.items():
-        mix[c] = mix.get(c, 0.0) + imports * s / rest_total if rest_total > 0 else 0.0
-    return mix, "pro-rata: domestic output for 1 - IR, imports from the other producers by their output"
+        mix[c] = mix.get(c, 0.0) + (imports * s / pool if pool > 0 else 0.0)
+    return mix, "pro-rata: domestic output for 1 - IR, imports from the rest of world output by share"

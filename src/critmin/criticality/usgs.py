@@ -24,8 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from critmin.chain import SupplyChain
-from critmin.criticality.eu import MissingInput
-from critmin.criticality.inputs import Inputs, cite
+from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.criticality.supply import Perspective, hhi_wgi_t, import_reliance, latest_shares, stages_with_data, wgi_of
 
 
@@ -51,6 +50,9 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         if not world:
             continue
         wgi = wgi_of(chain, inputs, sorted(world))
+        lacking = [c for c in world if c not in wgi]
+        if lacking:
+            raise MissingInput(f"{material}: wgi_scaled missing for {', '.join(lacking)} at {st}")
         dp = hhi_wgi_t(world, wgi, {}) / 10.0
         ir, basis = import_reliance(chain, inputs, persp, material, st)
         if ir is None:
@@ -58,12 +60,19 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
             continue
         te = max(ir, 0.0)
         rows.append({"stage": st, "year": year, "sr": usgs_risk(dp, te, ev), "disruption_potential": dp,
-                     "trade_exposure": te, "net_import_reliance": ir, "import_reliance_basis": basis,
-                     "wgi_coverage": sum(v for c, v in world.items() if c in wgi) / sum(world.values())})  # fmt: skip
+                     "trade_exposure": te, "net_import_reliance": ir, "import_reliance_basis": basis})  # fmt: skip
     if not rows:
         raise MissingInput(
             f"{material}: import_reliance missing for {persp.name} at {', '.join(missing_ir) or 'every stage'}"
         )
+    warnings = (
+        [
+            f"{material}: import_reliance missing for {persp.name} at {', '.join(missing_ir)}, so its USGS risk "
+            f"uses {', '.join(r['stage'] for r in rows)} only"
+        ]
+        if missing_ir
+        else []
+    )
     worst = max(rows, key=lambda r: r["sr"])
     thr = inputs.value("usgs_threshold")
     if thr is None:
@@ -77,6 +86,7 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         "bottleneck_stage": worst["stage"],
         "critical": bool(worst["sr"] >= thr),
         "inputs": {
+            "warnings": warnings,
             "threshold": thr,
             "economic_vulnerability": ev,
             "cost_share": cite(cost),
