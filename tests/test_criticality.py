@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critmin.chain import SupplyChain
 from critmin.cli import main
@@ -329,3 +331,34 @@ def test_cli_perspective_list_is_deduplicated_and_usgs_has_no_figure(tmp_path, c
     assert main(["criticality", "--method", "usgs", "--figure", str(tmp_path / "x.html")]) == 2
     assert "no EI" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
+    st.lists(st.floats(0.0, 10.0), min_size=6, max_size=6),
+    st.floats(-1.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
+def test_eu_formula_properties(raw, wgi_vals, ir, eol, si):
+    from critmin.criticality.eu import supply_risk
+    from critmin.criticality.supply import hhi_wgi_t
+
+    total = sum(raw)
+    shares = {f"C{i}": v / total for i, v in enumerate(raw)}
+    wgi = {f"C{i}": wgi_vals[i] for i in range(len(raw))}
+    g = hhi_wgi_t(shares, wgi, {})
+    assert 0.0 <= g <= 10.0 + 1e-9
+    # sourcing equal to global supply: the import reliance does not matter
+    same = supply_risk(g, g, ir, eol, si)
+    assert same == pytest.approx(g * (1 - eol) * si, rel=1e-12, abs=1e-12)
+    # otherwise SR lies between the two terms (scaled), and IR moves it toward the global term
+    s = hhi_wgi_t(shares, {c: w / 2 for c, w in wgi.items()}, {})
+    sr = supply_risk(g, s, ir, eol, si)
+    lo, hi = sorted((g, s))
+    assert lo * (1 - eol) * si - 1e-12 <= sr <= hi * (1 - eol) * si + 1e-12
+    more = supply_risk(g, s, min(1.0, max(ir, 0.0) + 0.1), eol, si)
+    assert more >= sr - 1e-12  # g >= s here: more reliance on imports weighs the riskier term more
+    # a restriction factor above 1 on any supplier never lowers the global term
+    assert hhi_wgi_t(shares, wgi, {"C0": 1.1}) >= g
