@@ -77,6 +77,14 @@ def test_threads_do_not_change_a_draw(chain):
     assert np.all(np.abs(lp_one.shortfall - one.shortfall[:2]) <= 1e-5 * np.abs(one.shortfall[:2]) + 1e-7 * scale)
 
 
+def test_early_stop_falls_on_the_same_chunk_whatever_the_threads(chain):
+    s = parse_scenario(with_uncertain(GA, 'field = "disruption[0].severity"\ndist = "uniform"\nlow = 0.2\nhigh = 1.0'))
+    one = run_ensemble(s, chain, 400, seed=2, chunk=20, target_stderr=0.2, threads=1)
+    two = run_ensemble(s, chain, 400, seed=2, chunk=20, target_stderr=0.2, threads=2)
+    assert 0 < one.draws < 400 and one.draws % 20 == 0
+    assert two.draws == one.draws and np.array_equal(one.shortfall, two.shortfall)
+
+
 def test_bernoulli_gives_p_times_the_certain_shortfall(chain):
     certain = run_scenario(parse_scenario(GA), chain)
     s_certain = float(certain.dataset["shortfall_t"].sel(material="Ga", region="USA").sum())

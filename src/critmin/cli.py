@@ -14,7 +14,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -25,7 +24,7 @@ from critmin.chain import SupplyChain
 from critmin.errors import DataValidationError, UserError
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
-from critmin.tabular import records
+from critmin.tabular import plain, records
 
 app = typer.Typer(
     help="critmin: critical-mineral supply-chain security (chain map, metrics, disruption scenarios).",
@@ -758,7 +757,7 @@ def criticality_cmd(
         write_figure(matrix_figure(rows, thr["sr"], thr["ei"]), figure)
         err.print(f"criticality matrix written to {figure}")
     if fmt == "json":
-        print(json.dumps(rows, indent=2, default=_json_default))
+        print(json.dumps(plain(rows), indent=2))
         return
     if by_stage:
         emit(stage_frame(rows), fmt, title=f"Supply risk by stage, {method} method")
@@ -780,12 +779,6 @@ def _group_skips(skipped: list[str]) -> list[str]:
     return [
         f"{', '.join(m for m in mats if m)}: {reason}" if any(mats) else reason for reason, mats in by_reason.items()
     ]
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 @app.command("runs")

@@ -17,12 +17,11 @@ True
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -375,28 +374,12 @@ def run_ensemble(
             keep(f, fut.result())
     else:
         n_threads = max(1, min(threads if threads is not None else default_threads(), len(pieces)))
-        if n_threads == 1:
-            for f, c in pieces:
-                keep(f, run_chunk(chain, scenario, f, c, engine, mode))
-                if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
-                    break
-            pieces = []
-        with ThreadPoolExecutor(n_threads) as pool:
-            # at most n_threads chunks in flight, taken in order: memory stays one chunk per thread
-            # and an early stop happens at the same chunk boundary whatever the thread count
-            window: deque[tuple[int, Future[tuple[Array, ...]]]] = deque()
-            queue = iter(pieces)
-            for f, c in itertools.islice(queue, n_threads):
-                window.append((f, pool.submit(run_chunk, chain, scenario, f, c, engine, mode)))
-            while window:
-                f, fut = window.popleft()
-                keep(f, fut.result())
-                if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
-                    for _, rest in window:
-                        rest.cancel()
-                    break
-                for nf, nc in itertools.islice(queue, 1):
-                    window.append((nf, pool.submit(run_chunk, chain, scenario, nf, nc, engine, mode)))
+        results = _in_order(pieces, n_threads, lambda f, c: run_chunk(chain, scenario, f, c, engine, mode))
+        for f, res in results:
+            keep(f, res)
+            if target_stderr is not None and _converged(arrays[1][:done], target_stderr):
+                results.close()  # cancels the chunks still queued
+                break
     return Ensemble(
         materials=materials,
         regions=net.regions,
@@ -409,6 +392,32 @@ def run_ensemble(
         first_short=first_short[:done],
         peak_price=peak[:done],
     )
+
+
+def _in_order(
+    pieces: list[tuple[int, int]], n_threads: int, job: Callable[[int, int], tuple[Array, ...]]
+) -> Generator[tuple[int, tuple[Array, ...]], None, None]:
+    """``(first, job(first, count))`` for each piece, in order. With several threads at most
+    ``n_threads`` pieces are in flight, so memory stays one chunk per thread and an early stop
+    falls on the same chunk boundary whatever the thread count."""
+    if n_threads == 1:
+        for f, c in pieces:
+            yield f, job(f, c)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        window: deque[tuple[int, Future[tuple[Array, ...]]]] = deque()
+        try:
+            for f, c in pieces:
+                window.append((f, pool.submit(job, f, c)))
+                if len(window) == n_threads:
+                    first, fut = window.popleft()
+                    yield first, fut.result()
+            while window:
+                first, fut = window.popleft()
+                yield first, fut.result()
+        finally:
+            for _, fut in window:
+                fut.cancel()
 
 
 def _converged(shortfall: NDArray[np.float32], target: float) -> bool:

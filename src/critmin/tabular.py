@@ -15,14 +15,22 @@ import pandas as pd
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts of plain Python values (numpy scalars unwrapped, NaN as None)."""
-    out = []
-    for row in df.to_dict("records"):
-        clean: dict[str, Any] = {}
-        for k, v in row.items():
-            if hasattr(v, "item"):
-                v = v.item()
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            clean[str(k)] = v
-        out.append(clean)
-    return out
+    return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars unwrapped and NaN as None, through nested dicts and lists.
+
+    >>> import numpy as np
+    >>> plain({"a": [np.float64(0.5), float("nan")]})
+    {'a': [0.5, None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -30,7 +30,6 @@ from critmin.criticality.supply import (
     import_reliance,
     latest_shares,
     partners,
-    required,
     sourcing,
     stages_with_data,
     trade_factors,
@@ -64,14 +63,11 @@ def stage_supply_risk(
     ir, ir_basis = import_reliance(chain, inputs, persp, material, stage)
     mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
     countries = sorted(set(world) | set(mix))
-    wgi = wgi_of(chain, inputs, countries)
-    lacking = [c for c in countries if c not in wgi and (world.get(c, 0.0) > 0 or mix.get(c, 0.0) > 0)]
-    if lacking:
-        raise MissingInput(f"{material}: wgi_scaled missing for {', '.join(lacking)} at {stage}")
+    wgi = wgi_of(chain, inputs, material, stage, world, mix)
     tf = trade_factors(inputs, persp, material)
     t_global = {c: v for c, (v, _) in tf.items()}
     part = partners(inputs, persp)
-    agree = required(inputs, "agreement_factor", material)
+    agree = float(inputs.require("agreement_factor", material)["value"])
 
     def t_source(c: str) -> float:
         # in the sourcing term: the perspective's own output has no export restriction, a partner
@@ -87,12 +83,8 @@ def stage_supply_risk(
     if ir is None and mix_basis == "input":
         warnings.append(f"{material}: sourcing_share given for {persp.name} at {stage} but import_reliance "
                         "missing, so the global term is used alone")  # fmt: skip
-    eol_row = inputs.row("eol_rir", material=material)
-    si_row = inputs.row("si_sr", material=material)
-    if eol_row is None:
-        raise MissingInput(f"{material}: eol_rir missing")
-    if si_row is None:
-        raise MissingInput(f"{material}: si_sr missing")
+    eol_row = inputs.require("eol_rir", material, material=material)
+    si_row = inputs.require("si_sr", material, material=material)
     sr = supply_risk(g, s, ir, float(eol_row["value"]), float(si_row["value"]))
     return {
         "stage": stage,
@@ -150,9 +142,7 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
         if v is None:
             raise MissingInput(f"{material}: value_added missing for sector {sector}")
         q[sector] = 10.0 * v / top if top > 0 else 0.0
-    si_row = inputs.row("si_ei", material=material)
-    if si_row is None:
-        raise MissingInput(f"{material}: si_ei missing")
+    si_row = inputs.require("si_ei", material, material=material)
     ei = sum(shares[s] * q[s] for s in shares) * float(si_row["value"])
     return {
         "ei": ei,
@@ -168,16 +158,14 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
 
 def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str) -> dict[str, Any]:
     """One row of the EU method for ``material``: per-stage SR, bottleneck, EI, critical."""
-    stages = [s for s in stages_with_data(chain, material) if s != "end_use"]
+    stages = stages_with_data(chain, material)
     if not stages:
         raise MissingInput(f"{material}: no production data at any stage")
     per_stage = [stage_supply_risk(chain, inputs, persp, material, s) for s in stages]
     worst = max(per_stage, key=lambda r: r["sr"])
     ei = economic_importance(chain, inputs, material)
-    sr_t = inputs.value("sr_threshold")
-    ei_t = inputs.value("ei_threshold")
-    if sr_t is None or ei_t is None:
-        raise MissingInput("sr_threshold or ei_threshold missing")
+    sr_t = float(inputs.require("sr_threshold", material)["value"])
+    ei_t = float(inputs.require("ei_threshold", material)["value"])
     return {
         "material": material,
         "method": "eu",

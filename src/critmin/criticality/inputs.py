@@ -134,6 +134,14 @@ class Inputs:
         r = self.row(parameter, **keys)
         return None if r is None else float(r["value"])
 
+    def require(self, parameter: str, needed_by: str, why: str = "", **keys: str) -> dict[str, Any]:
+        """The row :meth:`row` finds, or :class:`MissingInput` naming the parameter and the
+        material that needed it (``why`` is appended to the message)."""
+        r = self.row(parameter, **keys)
+        if r is None:
+            raise MissingInput(f"{needed_by}: {parameter} missing{why}")
+        return r
+
 
 def _first_per(t: pd.DataFrame, col: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}

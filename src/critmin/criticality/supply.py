@@ -89,20 +89,27 @@ def latest_shares(chain: SupplyChain, material: str, stage: str) -> tuple[dict[s
 
 
 def stages_with_data(chain: SupplyChain, material: str) -> list[str]:
+    """The supply stages (mine to magnet) with production data for ``material``."""
     have = set(chain.production.loc[chain.production["material"] == material, "stage"])
-    return [s for s in names.STAGES if s in have]
+    return [s for s in names.STAGES if s in have and s != "end_use"]
 
 
-def wgi_of(chain: SupplyChain, inputs: Inputs, countries: list[str]) -> dict[str, float]:
-    """WGI_scaled per country (user ``wgi_scaled`` rows win); countries without data are left out."""
-    base = chain.wgi_scaled_of(countries)
+def wgi_of(
+    chain: SupplyChain, inputs: Inputs, material: str, stage: str, *shares: dict[str, float]
+) -> dict[str, float]:
+    """WGI_scaled of every country in ``shares`` (user ``wgi_scaled`` rows win); a country with a
+    positive share and no WGI is a :class:`MissingInput`, never a zero."""
+    countries = sorted({c for sh in shares for c in sh})
     out = {}
-    for c, v in zip(countries, base, strict=True):
+    for c, v in zip(countries, chain.wgi_scaled_of(countries), strict=True):
         user = inputs.value("wgi_scaled", country=c)
         if user is not None:
             out[c] = user
         elif np.isfinite(v):
             out[c] = float(v)
+    lacking = [c for c in countries if c not in out and any(sh.get(c, 0.0) > 0 for sh in shares)]
+    if lacking:
+        raise MissingInput(f"{material}: wgi_scaled missing for {', '.join(lacking)} at {stage}")
     return out
 
 
@@ -154,8 +161,8 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
     ``trade_factor`` rows override.
     """
     ec = export_controls()
-    restriction = required(inputs, "restriction_factor", material)
-    ban = required(inputs, "ban_factor", material)
+    restriction = float(inputs.require("restriction_factor", material)["value"])
+    ban = float(inputs.require("ban_factor", material)["value"])
     out: dict[str, tuple[float, str]] = {}
     for r in ec.itertuples(index=False):
         status = r.status.lower()
@@ -180,14 +187,6 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
     for c, row in inputs.per_item("trade_factor", perspective=persp.name, material=material).items():
         out[c] = (float(row["value"]), f"input ({row['origin']})")
     return out
-
-
-def required(inputs: Inputs, parameter: str, material: str) -> float:
-    """A scalar parameter, or :class:`MissingInput` naming it and the material that needed it."""
-    v = inputs.value(parameter)
-    if v is None:
-        raise MissingInput(f"{material}: {parameter} missing")
-    return v
 
 
 def partners(inputs: Inputs, persp: Perspective) -> set[str]:

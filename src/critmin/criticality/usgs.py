@@ -35,24 +35,17 @@ def usgs_risk(dp: float, te: float, ev: float) -> float:
 
 def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str) -> dict[str, Any]:
     """One row of the USGS method for ``material``."""
-    cost = inputs.row("cost_share", material=material)
-    margin = inputs.row("margin", material=material)
-    if cost is None:
-        raise MissingInput(f"{material}: cost_share missing (economic vulnerability)")
-    if margin is None:
-        raise MissingInput(f"{material}: margin missing (economic vulnerability)")
+    cost = inputs.require("cost_share", material, " (economic vulnerability)", material=material)
+    margin = inputs.require("margin", material, " (economic vulnerability)", material=material)
     ev = min(1.0, float(cost["value"]) / float(margin["value"]))
-    stages = [s for s in stages_with_data(chain, material) if s != "end_use"]
+    stages = stages_with_data(chain, material)
     rows: list[dict[str, Any]] = []
     missing_ir: list[str] = []
     for st in stages:
         world, year = latest_shares(chain, material, st)
         if not world:
             continue
-        wgi = wgi_of(chain, inputs, sorted(world))
-        lacking = [c for c in world if c not in wgi]
-        if lacking:
-            raise MissingInput(f"{material}: wgi_scaled missing for {', '.join(lacking)} at {st}")
+        wgi = wgi_of(chain, inputs, material, st, world)
         dp = hhi_wgi_t(world, wgi, {}) / 10.0
         ir, basis = import_reliance(chain, inputs, persp, material, st)
         if ir is None:
@@ -74,9 +67,7 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         else []
     )
     worst = max(rows, key=lambda r: r["sr"])
-    thr = inputs.value("usgs_threshold")
-    if thr is None:
-        raise MissingInput("usgs_threshold missing")
+    thr = float(inputs.require("usgs_threshold", material)["value"])
     return {
         "material": material,
         "method": "usgs",
