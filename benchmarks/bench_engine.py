@@ -14,7 +14,7 @@ import numpy as np
 
 from critmin.chain import SupplyChain
 from critmin.engine import build_network, compile_scenario, simulate
-from critmin.engine.levers import replicate, with_mode
+from critmin.engine.compiled import replicate, with_mode
 from critmin.scenario import builtin_names, load_scenario
 from critmin.store import Store, default_db_path
 

@@ -14,7 +14,8 @@ from critmin.chain import SupplyChain
 from critmin.cli import main
 from critmin.engine import run_scenario
 from critmin.errors import UserError
-from critmin.risk import risk_metrics, run_ensemble, sample
+from critmin.risk import risk_metrics, run_ensemble
+from critmin.sampling import sample
 from critmin.scenario import load_scenario, parse_scenario
 
 GA = """

@@ -427,7 +427,7 @@ def scenarios_new(
 @scen_app.command("facilities")
 def scenarios_facilities(fmt: FORMAT = "table") -> None:
     """Facility ids for `facility = ...` in outages and projects (from the data's facility list)."""
-    from critmin.engine.levers import facilities
+    from critmin.engine.compiled import facilities
 
     fac = facilities()
     df = pd.DataFrame(

@@ -33,6 +33,7 @@ import pandas as pd
 
 from critmin import names
 from critmin.errors import UserError
+from critmin.names import SECTORS
 
 BASE_YEAR = 2024
 PACK = "pack"
@@ -407,17 +408,6 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
                         confidence="derived",
                         notes=f"formula: NdFeB {q:,.0f} t x {content * 100:g} wt% {el}"
                         + (" (assumption metal_follows_magnet)" if st == "metal" else ""))  # fmt: skip
-
-
-SECTORS: tuple[str, ...] = (
-    "automotive",
-    "wind",
-    "industrial",
-    "electronics",
-    "defence",
-    "robotics",
-    "other",
-)
 
 
 def _demand_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) -> None:

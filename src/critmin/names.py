@@ -62,6 +62,16 @@ MATERIAL_IDS: tuple[str, ...] = tuple(m.id for m in MATERIALS)
 REE_ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb", "Sm", "La", "Ce", "Y")
 
 STAGES: tuple[str, ...] = ("mine", "separation", "metal", "magnet", "end_use")
+#: the stages that produce (everything but end use): production, capacity and trade rows use these
+PRODUCING_STAGES: tuple[str, ...] = STAGES[:-1]
+
+#: end-use sectors of demand (one vocabulary for the data, scenarios and the engine)
+SECTORS: tuple[str, ...] = ("automotive", "wind", "industrial", "electronics", "defence", "robotics", "other")
+
+#: the default simulation region set (DESIGN.md section 2); everything else is aggregated to ROW
+DEFAULT_REGIONS: tuple[str, ...] = (
+    "CHN", "USA", "JPN", "AUS", "MYS", "EU", "KOR", "VNM", "MMR", "IND", "CAN", "GBR", "ROW",
+)  # fmt: skip
 _STAGE_ALIASES = {
     "mining": "mine",
     "extraction": "mine",

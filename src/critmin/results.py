@@ -29,20 +29,6 @@ from critmin.tabular import records
 #: a month counts as short when its shortfall exceeds this share of demand (numerical noise below)
 SHORT_TOL = 1e-9
 
-RUN_TABLES_SQL = {
-    "runs": """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY, scenario VARCHAR, scenario_sha256 VARCHAR, engine VARCHAR,
-        mode VARCHAR, seed BIGINT, critmin_version VARCHAR, data_sha256 VARCHAR, created_utc VARCHAR,
-        start_month VARCHAR, months INTEGER, notes VARCHAR, scenario_json VARCHAR)""",
-    "run_results": """CREATE TABLE IF NOT EXISTS run_results (
-        run_id VARCHAR, month VARCHAR, material VARCHAR, region VARCHAR, sector VARCHAR,
-        demand_t DOUBLE, delivered_t DOUBLE, shortfall_t DOUBLE, price_index DOUBLE)""",
-    "run_states": """CREATE TABLE IF NOT EXISTS run_states (
-        run_id VARCHAR, month VARCHAR, material VARCHAR, stage VARCHAR, region VARCHAR,
-        production_t DOUBLE, capacity_t DOUBLE, utilisation DOUBLE, inventory_t DOUBLE, unsold_t DOUBLE,
-        stockpile_t DOUBLE, received_t DOUBLE, exporter_flow_t DOUBLE)""",
-}
-
 
 def to_dataset(net: Network, groups: tuple[GroupResult, ...], months: tuple[str, ...], batch: int = 0) -> xr.Dataset:
     """Labelled arrays of one batch member: (month, material, region, sector) and
@@ -217,19 +203,7 @@ class RunResult:
         states = st.to_dataframe().reset_index().dropna(subset=["production_t"]).assign(run_id=self.run_id)
         states = states[["run_id", "month", "material", "stage", "region", "production_t", "capacity_t", "utilisation",
                          "inventory_t", "unsold_t", "stockpile_t", "received_t", "exporter_flow_t"]]  # fmt: skip
-        with store.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for sql in RUN_TABLES_SQL.values():
-                    con.execute(sql)
-                for name, frame in (("runs", runs), ("run_results", results), ("run_states", states)):
-                    con.register("frame_view", frame)
-                    con.execute(f"INSERT INTO {name} SELECT * FROM frame_view")
-                    con.unregister("frame_view")
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        store.write_run(self.run_id, {"runs": runs, "run_results": results, "run_states": states})
         return self.run_id
 
 
@@ -286,14 +260,6 @@ def now_utc() -> str:
 
 def load_runs(store: Any) -> pd.DataFrame:
     """The stored runs (newest first); empty if none yet."""
-    from critmin.store import Store
-
-    assert isinstance(store, Store)
-    with store.connect(read_only=True) as con:
-        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "runs" not in present:
-            return pd.DataFrame(columns=["run_id", "scenario", "engine", "mode", "created_utc"])
-        return con.execute(
-            "SELECT run_id, scenario, engine, mode, seed, critmin_version, created_utc, scenario_sha256 "
-            "FROM runs ORDER BY created_utc DESC"
-        ).df()
+    cols = ["run_id", "scenario", "engine", "mode", "seed", "critmin_version", "created_utc", "scenario_sha256"]
+    runs = store.read_runs("runs")[cols]
+    return runs.sort_values("created_utc", ascending=False, kind="stable").reset_index(drop=True)

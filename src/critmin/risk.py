@@ -1,18 +1,8 @@
 """Monte Carlo risk ensembles: sample a scenario's ``[[uncertain]]`` fields, run the batched
 engine chunk by chunk, keep per-draw summaries, and compute risk metrics with standard errors.
 
-Reproducibility: draw ``k`` uses its own generator, ``SeedSequence(seed, spawn_key=(k,))``, so it
-is the same number whatever the chunk size, the number of workers or the machine.
-
-Example
--------
->>> from critmin.scenario import load_scenario
->>> s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=[
-...     {"field": "disruption[0].severity", "dist": "uniform", "low": 0.5, "high": 1.0}])
->>> draws = sample(s, 0, 3)
->>> [round(float(v), 4) for v in draws["disruption[0].severity"]] == [
-...     round(float(v), 4) for v in sample(s, 0, 3)["disruption[0].severity"]]
-True
+Sampling lives in :mod:`critmin.sampling` (draw ``k`` has its own seed stream, so results do not
+depend on chunks, threads or workers).
 """
 
 from __future__ import annotations
@@ -23,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,150 +22,15 @@ from numpy.typing import NDArray
 
 from critmin import __version__
 from critmin.chain import SupplyChain
-from critmin.dataset import SECTORS
 from critmin.engine import build_network, compile_scenario
-from critmin.engine.levers import Event, Levers, replicate, with_mode
+from critmin.engine.compiled import CompiledScenario, with_mode
 from critmin.engine.network import Network
 from critmin.engine.simulate import simulate
 from critmin.errors import UserError
-from critmin.scenario import UNCERTAIN_FIELD, Scenario, Uncertain
+from critmin.sampling import apply_draws, sample
+from critmin.scenario import Scenario
 
 Array = NDArray[np.float64]
-
-
-def _f(x: float | None) -> float:
-    assert x is not None  # the scenario's validation guarantees every parameter a distribution needs
-    return float(x)
-
-
-def _draw_one(u: Uncertain, rng: np.random.Generator) -> float:
-    lo = -math.inf if u.low is None else u.low
-    hi = math.inf if u.high is None else u.high
-    if u.dist == "fixed":
-        return _f(u.value)
-    if u.dist == "uniform":
-        return float(rng.uniform(lo, hi))
-    if u.dist == "triangular":
-        if lo == hi:
-            return float(lo)
-        return float(rng.triangular(lo, _f(u.mode), hi))
-    if u.dist == "normal":
-        for _ in range(1000):  # truncation by rejection (bounded: a clear error rather than a hang)
-            x = float(rng.normal(_f(u.mean), _f(u.sd)))
-            if lo <= x <= hi:
-                return x
-        raise UserError(f"normal({u.mean}, {u.sd}) truncated to [{lo}, {hi}] has almost no mass there")
-    if u.dist == "lognormal":
-        for _ in range(1000):
-            x = float(rng.lognormal(math.log(_f(u.median)), _f(u.sigma)))
-            if lo <= x <= hi:
-                return x
-        raise UserError(f"lognormal(median {u.median}, sigma {u.sigma}) truncated to [{lo}, {hi}] has almost no mass")
-    if u.dist == "beta":
-        x = float(rng.beta(_f(u.a), _f(u.b)))
-        b_lo = 0.0 if u.low is None else u.low
-        b_hi = 1.0 if u.high is None else u.high
-        return b_lo + (b_hi - b_lo) * x
-    if u.dist == "bernoulli":
-        return float(rng.random() < _f(u.p))
-    # choice
-    w = np.asarray(u.weights or [1.0] * len(u.values), dtype=float)
-    return float(u.values[int(rng.choice(len(u.values), p=w / w.sum()))])
-
-
-def sample(scenario: Scenario, first: int, count: int, seed: int | None = None) -> dict[str, Array]:
-    """Draws ``first .. first + count - 1`` of every uncertain field: ``{field: (count,) array}``.
-
-    Draw ``k`` comes from ``SeedSequence(seed, spawn_key=(k,))`` alone, entries in file order.
-    """
-    seed = scenario.seed if seed is None else seed
-    out = {f: np.empty(count) for u in scenario.uncertain for f in u.targets}
-    for i in range(count):
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(first + i,)))
-        for u in scenario.uncertain:
-            x = _draw_one(u, rng)
-            for f in u.targets:
-                out[f][i] = x
-    return out
-
-
-def apply_draws(base: Levers, scenario: Scenario, draws: dict[str, Array]) -> Levers:
-    """A batch of levers (one per draw) from a batch-of-one ``base`` and the drawn values."""
-    n = len(next(iter(draws.values()))) if draws else 1
-    lv = replicate(base, n)
-    dis = list(lv.disruptions)
-    out = list(lv.outages)
-    sps = list(lv.stockpiles)
-    prj = list(lv.projects)
-    el = lv.elasticity.copy()
-    growth = lv.growth.copy()
-    ramp = list(lv.ramp_share)
-
-    # a scenario item may compile to several specs (a project over several materials): map by label
-    def items(kind: str, idx: int, seq: list[Any]) -> list[int]:
-        return [j for j, x in enumerate(seq) if x.label == f"{kind}[{idx}]"]
-
-    # switches ("happens") last, so that they act on drawn sizes whatever the file order
-    ordered = sorted(draws.items(), key=lambda kv: kv[0].endswith(".happens"))
-    for f, x in ordered:
-        m = UNCERTAIN_FIELD.match(f)
-        assert m is not None
-        if m.group(1):
-            kind, idx, attr = m.group(1), int(m.group(2)), m.group(3)
-            if kind in ("disruption", "outage"):
-                seq: list[Any] = dis if kind == "disruption" else out
-                for j in items(kind, idx, seq):
-                    ev: Event = seq[j]
-                    if attr == "severity":
-                        ev = replace(ev, size=np.clip(x, 0.0, 1.0))
-                    elif attr == "capacity_lost":
-                        # an outage by facility loses the drawn share of the facility's capacity
-                        given = scenario.outage[idx].capacity_lost
-                        share = ev.size / given if given > 0 else np.ones(n)
-                        ev = replace(ev, size=np.clip(x, 0.0, 1.0) * share)
-                    elif attr == "months":
-                        ev = replace(ev, months=np.maximum(np.rint(x), 0.0))
-                    elif attr == "start_shift":
-                        ev = replace(ev, start=ev.start + np.rint(x))
-                    elif attr == "happens":
-                        ev = replace(ev, size=ev.size * (x > 0.5))
-                    seq[j] = ev
-            elif kind == "stockpile":
-                for j in items(kind, idx, sps):
-                    if attr == "tonnes":
-                        sps[j] = replace(sps[j], tonnes=np.maximum(x, 0.0))
-                    else:
-                        sps[j] = replace(sps[j], max_release=np.maximum(x, 0.0) * np.ones(n))
-            else:  # project
-                for j in items(kind, idx, prj):
-                    p = prj[j]
-                    if attr == "capacity_scale":
-                        p = replace(p, capacity=p.capacity * np.maximum(x, 0.0))
-                    elif attr == "start_shift":
-                        p = replace(p, start=np.maximum(p.start + np.rint(x), 0.0))
-                    elif attr == "ramp_months":
-                        p = replace(p, ramp_months=np.maximum(np.rint(x), 0.0))
-                    elif attr == "happens":
-                        p = replace(p, capacity=p.capacity * (x > 0.5))
-                    prj[j] = p
-        else:
-            section, attr = m.group(4), m.group(5)
-            if section == "demand" and attr == "growth_pct_per_yr":
-                growth = x / 100
-            elif section == "demand":
-                el[:, SECTORS.index(attr.split(".", 1)[1])] = np.minimum(x, 0.0)
-            else:  # ramp_up.scale
-                ramp = [r * np.maximum(x, 0.0)[:, None, None] for r in ramp]
-    return replace(
-        lv,
-        disruptions=tuple(dis),
-        outages=tuple(out),
-        stockpiles=tuple(sps),
-        projects=tuple(prj),
-        elasticity=el,
-        growth=growth,
-        ramp_share=tuple(ramp),
-    )
 
 
 @dataclass(frozen=True)
@@ -248,7 +103,7 @@ def _pair_mask(net: Network) -> NDArray[np.bool_]:
     return np.concatenate([g.demand0.sum(-1) > 0 for g in net.groups], axis=0)
 
 
-def _summaries(net: Network, lv: Levers, engine: str) -> tuple[Array, ...]:
+def _summaries(net: Network, lv: CompiledScenario, engine: str) -> tuple[Array, ...]:
     groups = simulate(net, lv, engine, full=False)
     dem = np.concatenate([g.summary.demand for g in groups], axis=1)
     dlv = np.concatenate([g.summary.delivered for g in groups], axis=1)

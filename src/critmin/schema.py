@@ -68,6 +68,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     provenance: bool = True
+    #: "data" (built from the shipped data, importable), "meta" (build metadata) or "run" (written by
+    #: runs and Monte Carlo runs; kept across rebuilds, never imported)
+    kind: str = "data"
     all_columns: tuple[Column, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -228,11 +231,98 @@ TABLES: dict[str, Table] = {
             (Column("key", "str"), Column("value", "str")),
             ("key",),
             provenance=False,
+            kind="meta",
+        ),
+        Table(
+            "runs",
+            "Stored scenario runs (`critmin run`): what identifies each run and reproduces it.",
+            (
+                Column("run_id", "str", description="<scenario slug>-<12 hex>"),
+                Column("scenario", "str"),
+                Column("scenario_sha256", "str", description="SHA-256 of the scenario's canonical JSON"),
+                Column("engine", "str", choices=("fast", "lp")),
+                Column("mode", "str", choices=("market", "coordinated")),
+                Column("seed", "int"),
+                Column("critmin_version", "str"),
+                Column("data_sha256", "str", description="fingerprint of the data and blocs the run used"),
+                Column("created_utc", "str"),
+                Column("start_month", "str", "YYYY-MM"),
+                Column("months", "int", "months"),
+                Column("notes", "str", required=False),
+                Column("scenario_json", "str", description="the validated scenario, to rerun it"),
+            ),
+            ("run_id",),
+            provenance=False,
+            kind="run",
+        ),
+        Table(
+            "run_results",
+            "End-use results of stored runs: month x material x region x sector.",
+            (
+                Column("run_id", "str"),
+                Column("month", "str", "YYYY-MM"),
+                Column("material", "str"),
+                Column("region", "str"),
+                Column("sector", "str"),
+                Column("demand_t", "float", "t per month"),
+                Column("delivered_t", "float", "t per month"),
+                Column("shortfall_t", "float", "t per month"),
+                Column("price_index", "float", "index (base year = 1)"),
+            ),
+            ("run_id", "month", "material", "region", "sector"),
+            provenance=False,
+            kind="run",
+        ),
+        Table(
+            "run_states",
+            "Stage states of stored runs: month x material x stage x region.",
+            (
+                Column("run_id", "str"),
+                Column("month", "str", "YYYY-MM"),
+                Column("material", "str"),
+                Column("stage", "str"),
+                Column("region", "str"),
+                Column("production_t", "float", "t per month", required=False),
+                Column("capacity_t", "float", "t per month", required=False),
+                Column("utilisation", "float", "fraction", required=False),
+                Column("inventory_t", "float", "t (end of month)", required=False),
+                Column("unsold_t", "float", "t (end of month)", required=False),
+                Column("stockpile_t", "float", "t (end of month)", required=False),
+                Column("received_t", "float", "t per month", required=False),
+                Column("exporter_flow_t", "float", "t per month", required=False),
+            ),
+            ("run_id", "month", "material", "stage", "region"),
+            provenance=False,
+            kind="run",
+        ),
+        Table(
+            "mc_runs",
+            "Stored Monte Carlo runs (`critmin mc`); per-draw summaries are in the Parquet file named.",
+            (
+                Column("run_id", "str", description="mc-<scenario slug>-<12 hex of everything that sets the result>"),
+                Column("scenario", "str"),
+                Column("scenario_sha256", "str"),
+                Column("data_sha256", "str", description="fingerprint of the data and blocs the run used"),
+                Column("engine", "str", choices=("fast", "lp")),
+                Column("mode", "str", choices=("market", "coordinated")),
+                Column("seed", "int"),
+                Column("draws", "int"),
+                Column("critmin_version", "str"),
+                Column("seconds", "float", "s"),
+                Column("created_utc", "str"),
+                Column("per_draw_parquet", "str", description="path of the per-draw summaries"),
+                Column("scenario_json", "str", description="the validated scenario, to rerun it"),
+            ),
+            ("run_id",),
+            provenance=False,
+            kind="run",
         ),
     )
 }
 #: tables a user may import tidy rows into
-IMPORTABLE: tuple[str, ...] = tuple(n for n in TABLES if n != "meta")
+IMPORTABLE: tuple[str, ...] = tuple(n for n, t in TABLES.items() if t.kind == "data")
+#: tables written by runs (kept across rebuilds)
+RUN_TABLES: tuple[str, ...] = tuple(n for n, t in TABLES.items() if t.kind == "run")
 
 
 def table(name: str) -> Table:
@@ -242,14 +332,15 @@ def table(name: str) -> Table:
     return TABLES[name]
 
 
-def create_table_sql(t: Table) -> str:
+def create_table_sql(t: Table, if_not_exists: bool = False) -> str:
     """``CREATE TABLE`` statement for a table definition."""
     cols = []
     for c in t.all_columns:
         null = " NOT NULL" if c.required else ""
         cols.append(f'"{c.name}" {_DUCKDB_TYPES[c.dtype]}{null}')
     keys = ", ".join(f'"{k}"' for k in t.key)
-    return f'CREATE TABLE "{t.name}" ({", ".join(cols)}, PRIMARY KEY ({keys}))'
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    return f'CREATE TABLE {exists}"{t.name}" ({", ".join(cols)}, PRIMARY KEY ({keys}))'
 
 
 def schema_markdown() -> str:

@@ -36,7 +36,7 @@ import platformdirs
 from critmin import __version__
 from critmin.dataset import BASE_YEAR, build_tables, load_parameters
 from critmin.errors import DataValidationError, RowProblem, StoreBusyError, UserError
-from critmin.schema import IMPORTABLE, TABLES, Table, create_table_sql, table
+from critmin.schema import IMPORTABLE, RUN_TABLES, TABLES, Table, create_table_sql, table
 from critmin.validate import validate_frame
 
 
@@ -245,6 +245,38 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
         return len(typed)
+
+    def write_run(self, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
+        """Store one run's rows (``{run table: frame}``) in one transaction, replacing any rows
+        already stored under ``run_id``. Run tables are declared in :mod:`critmin.schema`
+        (``kind="run"``) and kept across rebuilds."""
+        if not self.exists():
+            raise UserError(f"no database at {self.path}; run `critmin data build` first")
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in RUN_TABLES:
+                    con.execute(create_table_sql(TABLES[name], if_not_exists=True))
+                for name, frame in frames.items():
+                    t = table(name)
+                    if t.kind != "run":
+                        raise ValueError(f"{name} is not a run table")
+                    con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [run_id])
+                    _insert(con, t, frame)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def read_runs(self, name: str = "runs") -> pd.DataFrame:
+        """A run table (empty, with the schema's columns, where no run was stored yet)."""
+        t = table(name)
+        with self.connect(read_only=True) as con:
+            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if name not in present:
+                return pd.DataFrame(columns=list(t.column_names))
+            cols = ", ".join(f'"{c}"' for c in t.column_names)
+            return con.execute(f'SELECT {cols} FROM "{name}"').df()
 
     def import_csv(self, name: str, path: str | Path) -> int:
         """Import a tidy CSV whose columns match the table's schema."""

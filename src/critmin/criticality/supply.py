@@ -32,7 +32,7 @@ from critmin import metrics, names
 from critmin.chain import SupplyChain
 from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.errors import UserError, suggest
-from critmin.scenario import DEFAULT_REGIONS
+from critmin.names import DEFAULT_REGIONS
 
 PERSPECTIVES = ("EU", "USA", "JPN", "AUS", "MYS", "framework")
 

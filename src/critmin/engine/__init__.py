@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from critmin.chain import SupplyChain
-from critmin.engine.levers import Levers, compile_scenario, with_mode
+from critmin.engine.compiled import CompiledScenario, compile_scenario, with_mode
 from critmin.engine.network import Network, build_network
 from critmin.engine.simulate import ENGINES, simulate
 from critmin.scenario import Scenario
@@ -23,7 +23,7 @@ from critmin.scenario import Scenario
 if TYPE_CHECKING:
     from critmin.results import RunResult
 
-__all__ = ["ENGINES", "Levers", "Network", "build_network", "compile_scenario", "run_scenario", "simulate"]
+__all__ = ["ENGINES", "CompiledScenario", "Network", "build_network", "compile_scenario", "run_scenario", "simulate"]
 
 
 def run_scenario(

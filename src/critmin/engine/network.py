@@ -28,12 +28,10 @@ from numpy.typing import NDArray
 
 from critmin import names
 from critmin.chain import SupplyChain
-from critmin.dataset import SECTORS
 from critmin.errors import UserError
-from critmin.scenario import DEFAULT_REGIONS
+from critmin.names import DEFAULT_REGIONS, PRODUCING_STAGES, SECTORS
 
 Array = NDArray[np.float64]
-PRODUCING_STAGES: tuple[str, ...] = ("mine", "separation", "metal", "magnet")
 DEFAULT_UTILISATION = 0.85
 
 

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from critmin.engine import clearing, lp
 from critmin.engine.arrays import rowsum
 from critmin.engine.arrays import safe_div as _div
-from critmin.engine.levers import Levers, StockpileSpec
+from critmin.engine.compiled import CompiledScenario, StockpileSpec
 from critmin.engine.network import Group, Network
 from critmin.errors import UserError
 
@@ -84,7 +84,7 @@ def _active(start: Array, months: Array, t: int) -> Array:
     return ((start <= t) & (t < start + months)).astype(float)
 
 
-def simulate(net: Network, lv: Levers, engine: str = "fast", full: bool = True) -> tuple[GroupResult, ...]:
+def simulate(net: Network, lv: CompiledScenario, engine: str = "fast", full: bool = True) -> tuple[GroupResult, ...]:
     """Run every material group of ``net`` under the batch of levers ``lv``.
 
     With ``full=False`` the month-by-month arrays keep only the last month (their month axis has
@@ -96,7 +96,9 @@ def simulate(net: Network, lv: Levers, engine: str = "fast", full: bool = True) 
     return tuple(_simulate_group(net, gi, g, lv, kern, full) for gi, g in enumerate(net.groups))
 
 
-def _simulate_group(net: Network, gi: int, g: Group, lv: Levers, kern: Kernels, full: bool = True) -> GroupResult:
+def _simulate_group(
+    net: Network, gi: int, g: Group, lv: CompiledScenario, kern: Kernels, full: bool = True
+) -> GroupResult:
     M, K, R = g.base_out.shape
     S = len(net.sectors)
     B, T = lv.batch, lv.months
@@ -378,7 +380,7 @@ def _end_use_coordinated(
     k: int,
     specs: list[StockpileSpec],
     levels: list[Array],
-    lv: Levers,
+    lv: CompiledScenario,
     kern: Kernels,
 ) -> Array:
     """End use in coordinated mode: the coalition pools its receipts and inventory and serves its

@@ -22,9 +22,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from critmin import names
-from critmin.dataset import SECTORS
 from critmin.engine.network import Network, region_of
 from critmin.errors import UnknownNameError, UserError
+from critmin.names import SECTORS
 from critmin.scenario import Project, Scenario, expand_targets, month_index
 
 Array = NDArray[np.float64]
@@ -71,7 +71,7 @@ class ProjectSpec:
 
 
 @dataclass(frozen=True)
-class Levers:
+class CompiledScenario:
     """A batch of scenario variants on one network."""
 
     batch: int
@@ -202,7 +202,7 @@ def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
     return region, stage, caps, start, note
 
 
-def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None = None) -> Levers:
+def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None = None) -> CompiledScenario:
     """Compile one scenario (batch of one) onto ``net``."""
     blocs = blocs or names.default_blocs()
     regions = net.regions
@@ -370,7 +370,7 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
     coalition = np.zeros(R, dtype=bool)
     for c in blocs.members(scenario.coalition):
         coalition[r_index[region_of(c, regions)]] = True
-    return Levers(
+    return CompiledScenario(
         batch=1,
         months=scenario.months,
         start_month=first,
@@ -393,7 +393,7 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
     )
 
 
-def replicate(levers: Levers, n: int) -> Levers:
+def replicate(levers: CompiledScenario, n: int) -> CompiledScenario:
     """``n`` identical copies of a batch-of-one (the starting point for sampled variants).
 
     Every batched number (leading axis ``B``) is repeated; masks are shared.
@@ -426,7 +426,7 @@ def replicate(levers: Levers, n: int) -> Levers:
     )
 
 
-def with_mode(levers: Levers, mode: str) -> Levers:
+def with_mode(levers: CompiledScenario, mode: str) -> CompiledScenario:
     """The same levers under another allocation mode."""
     if mode not in ("market", "coordinated"):
         raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")

@@ -1,0 +1,90 @@
+"""A commented scenario template that loads as written (``critmin scenarios new``)."""
+
+from __future__ import annotations
+
+TEMPLATE = """# critmin scenario: {name}
+# Months are "YYYY-MM"; quantities are tonnes of contained element; shares are 0..1.
+# Validate with:  critmin scenarios show {path}      Run with:  critmin run {path}
+name = "{name}"
+description = "What this scenario asks"
+source = "Where its numbers come from"
+start = "2026-01"          # first month simulated
+months = 36                # horizon (monthly steps)
+mode = "market"            # market | coordinated (framework partners pool stocks, defence first)
+# regions = ["CHN", "USA", "JPN", "AUS", "MYS", "EU", "KOR", "VNM", "MMR", "IND", "CAN", "GBR", "ROW"]
+# coalition = "framework"  # the bloc that pools in coordinated mode
+
+[[disruption]]             # an export restriction
+exporter = "CHN"
+materials = ["Dy", "Tb"]
+stages = ["separation", "metal", "magnet"]
+targets = ["framework"]    # ISO3 codes and/or bloc names, or ["all"]
+severity = 1.0             # share of exports to the targets withheld
+start = "2026-01"
+months = 12
+# foreign_content = false  # also restrict magnets made abroad from the exporter's material
+
+# [[outage]]               # capacity lost
+# region = "MYS"           # or facility = "lynas-malaysia-lamp-light-re-separation"
+# stage = "separation"
+# materials = ["Nd", "Pr"] # empty = every material
+# capacity_lost = 1.0
+# start = "2026-03"
+# months = 6
+
+# [[stockpile]]            # a government stockpile, released after commercial inventory
+# holder = "JPN"
+# material = "Dy"
+# stage = "magnet"         # the product held: its holder's buyers of that product draw on it
+# tonnes = 200
+# max_release_t_per_month = 20
+
+# [[inventory]]            # commercial inventory, months of use (defaults from the data)
+# region = "USA"
+# stage = "end_use"
+# months_of_use = 2.0
+
+# [[ramp_up]]              # spare capacity brought on per month while the market is short
+# region = "AUS"
+# stage = "mine"
+# share_per_month = 0.05
+
+# [[project]]              # new capacity (t/yr of contained element, per material)
+# name = "new separation plant"
+# region = "USA"
+# stage = "separation"
+# capacity_t_per_yr = {{ Dy = 200, Tb = 40 }}
+# start = "2026-06"
+# ramp_months = 12
+
+# [[project]]              # or a facility from the data (critmin scenarios facilities)
+# facility = "10x-magnet-campus"
+# start = "2027-01"        # default: the facility's start year
+
+# [demand]                 # demand response by sector
+# growth_pct_per_yr = 0.0
+# elasticity = {{ automotive = -0.1, defence = 0.0 }}
+# substitution = {{ automotive = 0.05 }}
+# recycling = {{ electronics = 0.02 }}
+
+# [priorities]             # 1 = served first in coordinated mode
+# defence = 1
+
+# [[uncertain]]            # Monte Carlo (critmin mc): a distribution on a numeric field
+# field = "disruption[0].severity"
+# dist = "uniform"         # fixed uniform triangular normal lognormal beta bernoulli choice
+# low = 0.5
+# high = 1.0
+
+# [[uncertain]]            # one draw shared by several fields correlates them
+# fields = ["disruption[0].months"]
+# dist = "triangular"
+# low = 3
+# mode = 9
+# high = 18
+"""
+
+
+def template(name: str, path: str = "scenario.toml") -> str:
+    """A commented scenario template that loads as written."""
+    return TEMPLATE.format(name=name, path=path)
