@@ -17,6 +17,8 @@ Example
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,18 @@ from critmin.errors import UnknownNameError, UserError
 
 WGI_INDICATORS = ("VA", "PV", "GE", "RQ", "RL", "CC")
 _PROD_COLS = ["material", "stage", "country_iso3", "year", "quantity", "unit"]
+
+
+def _frames_sha256(*frames: pd.DataFrame | None) -> str:
+    """A content hash of the frames a chain was built from (for chains not read from a store)."""
+    h = hashlib.sha256()
+    for f in frames:
+        if f is None:
+            h.update(b"-")
+            continue
+        h.update(",".join(map(str, f.columns)).encode())
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def wgi_scaled(governance: pd.DataFrame) -> pd.Series:
@@ -70,6 +84,8 @@ class SupplyChain:
     blocs: names.Blocs
     base_year: int
     known_countries: frozenset[str] = field(default_factory=frozenset)
+    #: the store's data fingerprint (``meta.data_sha256``), or a hash of the frames given
+    data_sha256: str = ""
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -83,6 +99,7 @@ class SupplyChain:
         inventory: pd.DataFrame | None = None,
         blocs: names.Blocs | None = None,
         base_year: int = 2024,
+        data_sha256: str = "",
     ) -> SupplyChain:
         """Build from tidy frames (the ``production`` frame needs at least
         material, stage, country_iso3, year, quantity and unit). ``WLD`` rows are
@@ -113,6 +130,8 @@ class SupplyChain:
         gov = wgi_scaled(governance) if governance is not None else pd.Series(dtype=float, name="wgi_scaled")
         empty = pd.DataFrame()
         known = set(names.countries()) | set(prod["country_iso3"]) | set(gov.index)
+        if not data_sha256:
+            data_sha256 = _frames_sha256(production, governance, trade, demand, capacity, inventory)
         return cls(
             production=prod,
             world_totals=world,
@@ -124,6 +143,7 @@ class SupplyChain:
             blocs=blocs or names.default_blocs(),
             base_year=base_year,
             known_countries=frozenset(known),
+            data_sha256=data_sha256,
         )
 
     @classmethod
@@ -147,7 +167,15 @@ class SupplyChain:
             inventory=t["inventory"],
             blocs=blocs,
             base_year=int(meta.get("base_year", 2024)),
+            data_sha256=meta.get("data_sha256", ""),
         )
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of everything in this chain that can change a result: the data fingerprint and
+        the blocs in force (a user's bloc file changes targets and coalitions)."""
+        blocs = json.dumps({b: self.blocs.members(b) for b in self.blocs.names}, sort_keys=True)
+        return hashlib.sha256(f"{self.data_sha256}|{blocs}".encode()).hexdigest()
 
     # -- names -------------------------------------------------------------
     @property

@@ -473,12 +473,10 @@ def run_cmd(
     store = _store()
     store.ensure_built()
     chain = SupplyChain.from_store(store, blocs_file=state.blocs_file)
-    meta = store.read("meta")
-    sha = dict(zip(meta["key"], meta["value"], strict=True)).get("data_sha256", "")
     if mode == "both":
-        _run_both(s, chain, engine, fmt, sha, store if save else None, out_dir)
+        _run_both(s, chain, engine, fmt, store if save else None, out_dir)
         return
-    res = run_scenario(s, chain, engine=engine, mode=mode, data_sha256=sha)
+    res = run_scenario(s, chain, engine=engine, mode=mode)
     if save:
         res.save(store)
     if out_dir is not None:
@@ -501,15 +499,13 @@ def run_cmd(
     out.print(f"run id {res.run_id}" + (" (stored)" if save else "") + (f"; files in {out_dir}" if out_dir else ""))
 
 
-def _run_both(
-    s: Any, chain: SupplyChain, engine: str, fmt: str, sha: str, store: Store | None, out_dir: Path | None
-) -> None:
+def _run_both(s: Any, chain: SupplyChain, engine: str, fmt: str, store: Store | None, out_dir: Path | None) -> None:
     """Both modes of one scenario and the value of cooperation between them."""
     from critmin.engine import run_scenario
     from critmin.engine.network import region_of
     from critmin.results import value_of_cooperation
 
-    runs = {m: run_scenario(s, chain, engine=engine, mode=m, data_sha256=sha) for m in ("market", "coordinated")}
+    runs = {m: run_scenario(s, chain, engine=engine, mode=m) for m in ("market", "coordinated")}
     coalition = sorted({region_of(c, s.regions) for c in chain.blocs.members(s.coalition)})
     voc = value_of_cooperation(runs["market"], runs["coordinated"], coalition)
     for m, res in runs.items():

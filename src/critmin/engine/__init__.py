@@ -31,9 +31,11 @@ def run_scenario(
     chain: SupplyChain | None = None,
     engine: str = "fast",
     mode: str | None = None,
-    data_sha256: str = "",
 ) -> RunResult:
-    """Run one scenario and return its labelled result (not stored; see :meth:`RunResult.save`)."""
+    """Run one scenario and return its labelled result (not stored; see :meth:`RunResult.save`).
+
+    The result records the chain's fingerprint (data and blocs) as ``data_sha256``.
+    """
     from critmin.results import RunResult, make_run_id, now_utc, to_dataset
 
     if chain is None:
@@ -55,6 +57,6 @@ def run_scenario(
         mode=lv.mode,
         dataset=to_dataset(net, groups, scenario.month_labels),
         notes=lv.notes,
-        data_sha256=data_sha256,
+        data_sha256=chain.fingerprint,
         created_utc=created,
     )
