@@ -260,3 +260,99 @@ def test_run_both_modes_reports_value_of_cooperation(capsys, db, tmp_path):
     assert all(r["gain_t"] >= -1e-6 for r in voc if r["region"] != "others")
     assert (tmp_path / "both" / "value_of_cooperation.csv").exists()
     assert (tmp_path / "both" / "market" / "summary.csv").exists()
+
+
+# -- output contract: stdout holds only the document; nothing is eaten as markup -------------------
+
+
+def test_help_and_notes_keep_square_brackets(capsys, db, tmp_path):
+    assert main(["mc", "--help"]) == 0
+    assert "[[uncertain]]" in capsys.readouterr().out
+    code, out, err = run(capsys, db, "mc", "ga-ge-ban-us", "--draws", "3", "--no-save", "-f", "json")
+    assert code == 0
+    json.loads(out)  # stdout is the document alone
+    assert "has no [[uncertain]] entries" in err
+
+
+def test_table_cells_are_text_not_markup(capsys, db, tmp_path):
+    rows = tmp_path / "prod.csv"
+    rows.write_text(
+        "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes\n"
+        "Dy,mine,LAO,2024,12,t,content,MOFCOM Announcement No. 18 [2025] [bold]x[/bold],user,\n",
+        encoding="utf-8",
+    )
+    assert run(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
+    code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024")
+    assert code == 0
+    assert "No. 18 [2025] [bold]x[/bold]" in out
+
+
+def test_mc_deterministic_scenario_json_matches_the_single_run(capsys, db):
+    from critmin.chain import SupplyChain
+    from critmin.engine import run_scenario
+    from critmin.scenario import load_scenario
+    from critmin.store import Store
+
+    code, out, err = run(capsys, db, "mc", "china-embargo-framework-12m", "--draws", "2500", "--chunk", "1000",
+                         "--no-save", "-f", "json")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["draws"] == 2500
+    single = run_scenario(load_scenario("china-embargo-framework-12m"), SupplyChain.from_store(Store(db)))
+    summ = single.summary().set_index(["material", "region"])
+    checked = 0
+    for r in doc["metrics"]:
+        s = summ.loc[(r["material"], r["region"])]
+        assert r["expected_demand_t"] == pytest.approx(s.demand_t, rel=1e-5)
+        assert r["expected_shortfall_t"] == pytest.approx(s.shortfall_t, rel=1e-5, abs=1e-3)
+        assert r["p_shortfall"] == (1.0 if s.months_short > 0 else 0.0)
+        checked += 1
+    assert checked >= 20
+    nd_jpn = summ.loc[("Nd", "JPN")]
+    assert nd_jpn.shortfall_t > 0  # the check above covered a pair that runs short in every draw
+
+
+# -- output places: checked before computing, nothing stored when writing fails ---------------------
+
+
+def _stored_runs(capsys, db) -> list[dict]:
+    code, out, _ = run(capsys, db, "runs", "-f", "json")
+    assert code == 0
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("place", ["/proc/critmin-out", "existing-file"])
+def test_run_bad_output_place_exits_2_and_stores_nothing(capsys, db, tmp_path, place):
+    if place == "existing-file":
+        target = tmp_path / "results.txt"
+        target.write_text("keep me", encoding="utf-8")
+        place = str(target)
+    before = _stored_runs(capsys, db)
+    code, out, err = run(capsys, db, "run", "ga-ge-ban-us", "--out", place)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and place in err and "internal error" not in err
+    assert _stored_runs(capsys, db) == before
+    if place.endswith("results.txt"):
+        assert Path(place).read_text(encoding="utf-8") == "keep me"
+
+
+def test_run_failing_store_leaves_no_files_and_no_runs(capsys, db, tmp_path, monkeypatch):
+    from critmin.results import RunResult
+
+    real_save = RunResult.save
+    calls = []
+
+    def save_then_fail(self, store):  # the first mode is stored, the second fails
+        calls.append(self.mode)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_save(self, store)
+
+    monkeypatch.setattr(RunResult, "save", save_then_fail)
+    before = _stored_runs(capsys, db)
+    target = tmp_path / "res"
+    code, _, err = run(capsys, db, "run", "ga-ge-ban-us", "--mode", "both", "--out", str(target))
+    assert code == 1 and "disk full" in err
+    assert calls == ["market", "coordinated"]
+    assert not target.exists() and not list(tmp_path.glob(".res.partial-*"))
+    assert _stored_runs(capsys, db) == before

@@ -20,14 +20,11 @@ from critmin.criticality.supply import perspective, trade_factors
 from critmin.errors import DataValidationError, UserError
 from critmin.risk import run_ensemble
 from critmin.scenario import load_scenario
-from critmin.store import Store, default_db_path
 
 
 @pytest.fixture(scope="module")
-def chain() -> SupplyChain:
-    store = Store(default_db_path())
-    store.ensure_built()
-    return SupplyChain.from_store(store)
+def chain(built_store) -> SupplyChain:
+    return SupplyChain.from_store(built_store)
 
 
 def write_inputs(path: Path, rows: list[dict[str, object]]) -> Path:

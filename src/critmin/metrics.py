@@ -328,7 +328,8 @@ def concentration(
 ) -> pd.DataFrame:
     """Every metric in one tidy table, one row per (material, stage, year).
 
-    Columns: material, stage, year, unit, world_total, hhi, top1_country,
+    Columns: material, stage, year, unit, basis (what the tonnes count: REO, oxide, metal,
+    NdFeB, content, gross), world_total, hhi, top1_country,
     top1_share, top3_share, china_share, bloc, bloc_share, n1_coverage, hhi_wgi,
     wgi_coverage, unattributed_share, share_sum, n_countries, bottleneck_stage
     (the material's bottleneck in that year), and, with ``perspective``,
@@ -347,13 +348,18 @@ def concentration(
     for p in parts:
         out = out.merge(p, on=GROUP, how="left")
     out["n1_coverage"] = 1.0 - out["top1_share"]
+    if "basis" in chain.production.columns:
+        basis = chain.production.groupby(GROUP, as_index=False)["basis"].first()
+        out = out.merge(basis, on=GROUP, how="left")
+    else:
+        out["basis"] = ""
     bn = bottleneck_stage(chain, material, year)[["material", "year", "bottleneck_stage"]]
     out = out.merge(bn, on=["material", "year"], how="left")
     if perspective is not None:
         nir = import_reliance(chain, perspective, material, stage, year)
         out = out.merge(nir[[*GROUP, "net_import_reliance"]], on=GROUP, how="left")
         out["perspective"] = perspective
-    cols = [*GROUP, "unit", "world_total", "hhi", "top1_country", "top1_share", "top3_share", "china_share",
+    cols = [*GROUP, "unit", "basis", "world_total", "hhi", "top1_country", "top1_share", "top3_share", "china_share",
             "bloc", "bloc_share", "n1_coverage", "hhi_wgi", "wgi_coverage", "unattributed_share", "share_sum",
             "n_countries", "bottleneck_stage"]  # fmt: skip
     if perspective is not None:

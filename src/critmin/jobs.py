@@ -1,0 +1,524 @@
+"""Jobs: one library function for each thing a user asks of critmin.
+
+The CLI, the report, the web app and the levers call these and only print or serve what they
+return. Each job checks its options first (engines, modes, output places), computes, and only then
+writes (files staged and moved into place, the store in one transaction), so a failed job writes
+nothing.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "jobs.duckdb")
+>>> chain = load_chain(store)
+>>> outcome = run_job("ga-ge-ban-us", chain, mode="both", store=store)
+>>> sorted(outcome.runs), outcome.stored
+(['coordinated', 'market'], True)
+>>> row = outcome.value_of_cooperation.query("material == 'Ga' and region == 'USA'").iloc[0]
+>>> bool(row.shortfall_market_t >= row.shortfall_coordinated_t)
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from critmin.chain import SupplyChain
+from critmin.engine import run_scenario
+from critmin.engine.network import region_of
+from critmin.errors import UserError
+from critmin.options import ENGINES, MODES, RUN_MODES, choice
+from critmin.outputs import OutputDir
+from critmin.results import RunResult, value_of_cooperation
+from critmin.scenario import Scenario, builtin_names, builtin_text, load_scenario, parse_scenario, template
+from critmin.store import Store
+from critmin.tabular import records
+
+
+# -- store and chain -----------------------------------------------------------------------------
+def open_store(db: str | Path | None = None) -> Store:
+    """The store at ``db`` (default: ``$CRITMIN_DB`` or the user data folder), built on first use."""
+    store = Store(db)
+    store.ensure_built()
+    return store
+
+
+def load_chain(store: Store, blocs_file: str | Path | None = None) -> SupplyChain:
+    """The supply chain of a built store, with the blocs of ``blocs_file`` added."""
+    store.ensure_built()
+    return SupplyChain.from_store(store, blocs_file=blocs_file)
+
+
+def resolve_scenario(scenario: Scenario | str | Path, chain: SupplyChain | None = None) -> Scenario:
+    """A scenario object as given, or loaded by built-in name or file, validated against the
+    chain's blocs (a user's bloc file may name new targets and coalitions)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    return load_scenario(scenario)  # TODO(blocs): blocs=chain.blocs once loading takes them
+
+
+# -- scenarios -----------------------------------------------------------------------------------
+def scenario_catalogue() -> pd.DataFrame:
+    """The built-in scenarios: name, start, months, mode, number of events, first sentence."""
+    rows = []
+    for name in builtin_names():
+        s = load_scenario(name)
+        rows.append(
+            {
+                "name": name,
+                "start": s.start,
+                "months": s.months,
+                "mode": s.mode,
+                "events": len(s.disruption) + len(s.outage),
+                "description": s.description.split(". ")[0].strip(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def scenario_text(scenario: str | Path, chain: SupplyChain | None = None) -> tuple[Scenario, str]:
+    """A scenario (validated) and its TOML text as written."""
+    s = resolve_scenario(scenario, chain)
+    text = builtin_text(str(scenario)) if str(scenario) in builtin_names() else _read_text(Path(scenario))
+    return s, text if text.endswith("\n") else text + "\n"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:  # validated just before: a race or a changed file
+        raise UserError(f"{path}: cannot read the scenario file ({exc})") from None
+
+
+def write_scenario_template(name: str, path: str | Path | None = None, force: bool = False) -> Path:
+    """Write a commented template that runs as written; refuse to overwrite unless ``force``."""
+    from critmin.outputs import atomic_write_text
+
+    target = Path(path) if path is not None else Path(f"{name}.toml")
+    if target.is_dir():
+        raise UserError(f"{target}: is a folder; give a file name for the scenario")
+    if target.exists() and not force:
+        raise UserError(f"{target} exists; use --force to overwrite")
+    text = template(name, str(target))
+    parse_scenario(text, str(target))  # the template must itself be valid
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, text)
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    return target
+
+
+# -- runs ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunOutcome:
+    """What :func:`run_job` produced: the runs by mode, the value of cooperation (mode "both"),
+    whether they were stored, and the files written."""
+
+    scenario: Scenario
+    runs: dict[str, RunResult]
+    value_of_cooperation: pd.DataFrame | None = None
+    stored: bool = False
+    files: tuple[Path, ...] = ()
+
+    @property
+    def run(self) -> RunResult:
+        """The run of a single-mode job (the market run of a "both" job)."""
+        return self.runs.get("market") or next(iter(self.runs.values()))
+
+    def document(self) -> dict[str, Any]:
+        """The ``--format json`` document: the run, or both runs and the value of cooperation."""
+        if self.value_of_cooperation is None:
+            return self.run.to_json()
+        doc: dict[str, Any] = {m: r.to_json() for m, r in self.runs.items()}
+        doc["value_of_cooperation"] = records(self.value_of_cooperation)
+        return doc
+
+
+def run_job(
+    scenario: Scenario | str | Path,
+    chain: SupplyChain,
+    engine: str = "fast",
+    mode: str | None = None,
+    store: Store | None = None,
+    out_dir: str | Path | None = None,
+) -> RunOutcome:
+    """Run a scenario (``mode="both"``: in both modes, with the value of cooperation), store it
+    (when ``store`` is given) and write its files (when ``out_dir`` is given).
+
+    The output place is checked before computing; files are staged and moved into place only after
+    the runs are stored, and a failure removes what was stored: all or nothing.
+    """
+    engine = choice("engine", engine, ENGINES)
+    if mode is not None:
+        mode = choice("mode", mode, RUN_MODES)
+    s = resolve_scenario(scenario, chain)
+    out = OutputDir(out_dir) if out_dir is not None else None
+    stored: list[str] = []
+    try:
+        modes = MODES if mode == "both" else (mode,)
+        runs = {}
+        for m in modes:
+            res = run_scenario(s, chain, engine=engine, mode=m)
+            runs[res.mode] = res
+        voc = None
+        if mode == "both":
+            coalition = sorted({region_of(c, s.regions) for c in chain.blocs.members(s.coalition)})
+            voc = value_of_cooperation(runs["market"], runs["coordinated"], coalition)
+        if out is not None:
+            for m, res in runs.items():
+                write_run_files(res, out, m if mode == "both" else "")
+            if voc is not None:
+                voc.to_csv(out.file("value_of_cooperation.csv"), index=False)
+        if store is not None:
+            for res in runs.values():
+                stored.append(res.save(store))
+        files = tuple(out.commit()) if out is not None else ()
+    except BaseException:
+        if store is not None and stored:
+            forget_runs(store, stored)
+        raise
+    finally:
+        if out is not None:
+            out.abort()
+    return RunOutcome(s, runs, voc, store is not None, files)
+
+
+def write_run_files(res: RunResult, out: OutputDir, subdir: str = "") -> None:
+    """A run's files into a staged output folder: summary.csv, by_month.csv, results.parquet
+    (tidy end use), dataset.parquet (every variable) and run.json (the JSON document)."""
+    sub = Path(subdir)
+    res.summary().to_csv(out.file(sub / "summary.csv"), index=False)
+    res.by_month().to_csv(out.file(sub / "by_month.csv"), index=False)
+    res.tidy().to_parquet(out.file(sub / "results.parquet"), index=False)
+    res.dataset.to_dataframe().reset_index().to_parquet(out.file(sub / "dataset.parquet"), index=False)
+    out.file(sub / "run.json").write_text(json.dumps(res.to_json(), indent=2), encoding="utf-8")
+
+
+def forget_runs(store: Store, run_ids: Sequence[str]) -> None:
+    """Remove stored runs from every run table (undoes a job that failed after storing)."""
+    from critmin.schema import RUN_TABLES
+
+    with store.connect() as con:
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        con.execute("BEGIN TRANSACTION")
+        for name in RUN_TABLES:
+            if name in present:
+                for rid in run_ids:
+                    con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [rid])
+        con.execute("COMMIT")
+
+
+# -- criticality ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CriticalityOutcome:
+    """Rows of every perspective (full detail, ``inputs`` included), the skipped materials with
+    their reasons (grouped), and the warnings about inputs."""
+
+    rows: list[dict[str, Any]]
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    perspectives: tuple[str, ...] = ()
+
+    def summary(self) -> pd.DataFrame:
+        """One row per material and perspective (:func:`critmin.criticality.summary_frame`)."""
+        from critmin.criticality import summary_frame
+
+        return summary_frame(self.rows)
+
+    def by_stage(self) -> pd.DataFrame:
+        """One row per material, perspective and stage (:func:`critmin.criticality.stage_frame`)."""
+        from critmin.criticality import stage_frame
+
+        return stage_frame(self.rows)
+
+    def by_perspective(self) -> pd.DataFrame:
+        """Supply risk, material x perspective (wide)."""
+        wide = self.summary().pivot(index="material", columns="perspective", values="sr")
+        return wide[list(self.perspectives)].reset_index()
+
+
+def criticality_job(
+    chain: SupplyChain,
+    method: str = "eu",
+    perspectives: Sequence[str] | None = None,
+    materials: Sequence[str] | None = None,
+    input_files: Sequence[str | Path] | None = None,
+    use_defaults: bool = True,
+    strict: bool = False,
+    scenarios: Sequence[str] | None = None,
+    weights: Sequence[float] | None = None,
+    draws: int = 200,
+    seed: int | None = None,
+    figure: str | Path | None = None,
+) -> CriticalityOutcome:
+    """Criticality by ``method`` from each perspective (default: the method's own), with the
+    criticality matrix written to ``figure`` (HTML) when given."""
+    from critmin.criticality import METHODS, assess, load_inputs
+    from critmin.criticality.supply import perspective as resolve
+
+    method = choice("method", method, METHODS)
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if figure is not None and method == "usgs":
+        raise UserError("--figure draws SR against EI: use --method eu or ensemble (the USGS method has no EI)")
+    figure_path = _check_output_file(figure) if figure is not None else None
+    inp = load_inputs([Path(f) for f in input_files or []], use_defaults=use_defaults)
+    persps: list[str | None] = [None]
+    if perspectives:
+        persps = list(dict.fromkeys(resolve(chain, p).name for p in perspectives)) or [None]
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for p in persps:
+        got, sk = assess(chain, method, p, materials, inp, strict=strict, scenarios=scenarios, draws=draws,
+                         seed=seed, weights=weights)  # fmt: skip
+        rows += got
+        skipped += [f"{m} ({p})" if len(persps) > 1 else m for m in sk]
+    warnings = list(dict.fromkeys(w for r in rows for w in r["inputs"].get("warnings", [])))
+    if not rows:
+        raise UserError("no material could be assessed: " + "; ".join(skipped))
+    outcome = CriticalityOutcome(
+        rows, group_skips(skipped), warnings, tuple(dict.fromkeys(r["perspective"] for r in rows))
+    )
+    if figure_path is not None:
+        from critmin.criticality.figure import matrix_figure
+        from critmin.outputs import atomic_write_text
+
+        thr = rows[0]["inputs"]["thresholds"]
+        html = matrix_figure(rows, thr["sr"], thr["ei"]).to_html(include_plotlyjs=True, full_html=True)
+        atomic_write_text(figure_path, html)
+    return outcome
+
+
+def group_skips(skipped: Sequence[str]) -> list[str]:
+    """'Co: sector_share missing', 'Li: sector_share missing' -> 'Co, Li: sector_share missing'.
+
+    >>> group_skips(["Co: x missing", "Li: x missing", "Ni: y"])
+    ['Co, Li: x missing', 'Ni: y']
+    """
+    by_reason: dict[str, list[str]] = {}
+    for msg in skipped:
+        mat, _, reason = msg.partition(": ")
+        by_reason.setdefault(reason or mat, []).append(mat if reason else "")
+    return [
+        f"{', '.join(m for m in mats if m)}: {reason}" if any(mats) else reason for reason, mats in by_reason.items()
+    ]
+
+
+def _check_output_file(path: str | Path) -> Path:
+    """A file we may write: not a folder, and its folder exists or can be created (checked now,
+    before any computing)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p}: is a folder; give a file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{p}: cannot write there ({exc.strerror or exc})") from None
+    import os
+
+    if not os.access(p.parent, os.W_OK):
+        raise UserError(f"{p}: cannot write there (no permission)")
+    return p
+
+
+#: a progress callback: called with the number of draws just finished
+Progress = Callable[[int], None]
+
+
+# -- Monte Carlo ---------------------------------------------------------------------------------
+#: the columns of the Monte Carlo table a person reads first
+MC_TABLE_COLUMNS = ("material", "region", "expected_shortfall_t", "stderr_expected_shortfall_t",
+                    "expected_shortfall_share", "p_shortfall", "var95_t", "cvar95_t", "first_short_month_p50",
+                    "expected_peak_price_index")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MonteCarloOutcome:
+    """What :func:`monte_carlo_job` produced: the ensemble, its risk metrics (all sectors and
+    defence), the convergence table, the run's metadata (with its id) and the Parquet file of the
+    per-draw summaries (when stored)."""
+
+    scenario: Scenario
+    ensemble: Any
+    metrics: pd.DataFrame
+    defence_metrics: pd.DataFrame
+    convergence: pd.DataFrame
+    metadata: dict[str, Any]
+    parquet: Path | None = None
+    notes: tuple[str, ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """The ``--format json`` document."""
+        doc = dict(self.metadata)
+        doc["notes"] = list(self.notes)
+        doc["metrics"] = records(self.metrics)
+        doc["defence_metrics"] = records(self.defence_metrics)
+        doc["convergence"] = records(self.convergence)
+        return doc
+
+
+def monte_carlo_job(
+    scenario: Scenario | str | Path,
+    chain: SupplyChain,
+    draws: int = 1000,
+    seed: int | None = None,
+    engine: str = "fast",
+    mode: str | None = None,
+    chunk: int = 2000,
+    threads: int | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    alpha: float = 0.95,
+    target_stderr: float | None = None,
+    store: Store | None = None,
+    progress: Progress | None = None,
+) -> MonteCarloOutcome:
+    """Monte Carlo over the scenario's ``[[uncertain]]`` fields: risk metrics per material and
+    region; stored (run row and per-draw Parquet) when ``store`` is given."""
+    import time
+
+    from critmin.risk import convergence, mc_metadata, risk_metrics, run_ensemble
+
+    engine = choice("engine", engine, ENGINES)
+    if mode is not None:
+        mode = choice("mode", mode, MODES)
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be a non-negative integer (got {seed})")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1 (got {threads})")
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha must be between 0 and 1 (got {alpha})")
+    s = resolve_scenario(scenario, chain)
+    notes = []
+    if not s.uncertain:
+        notes.append(f"{s.name} has no [[uncertain]] entries: every draw is the same run")
+    used_seed = s.seed if seed is None else seed
+    client = _dask_client(workers, scheduler)
+    t0 = time.perf_counter()
+    try:
+        ens = run_ensemble(s, chain, draws, seed=used_seed, engine=engine, mode=mode, chunk=chunk, progress=progress,
+                           client=client, target_stderr=target_stderr, threads=threads)  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    seconds = time.perf_counter() - t0
+    meta = mc_metadata(s, ens, used_seed, engine, seconds)
+    meta["mode"] = mode or s.mode
+    run_id = f"mc-{s.digest()[:8]}-{used_seed}-{ens.draws}-{engine}"
+    meta["run_id"] = run_id
+    parquet = None
+    if store is not None:
+        parquet = _save_mc(store, run_id, meta, ens)
+        meta["per_draw_parquet"] = str(parquet)
+    return MonteCarloOutcome(
+        s,
+        ens,
+        risk_metrics(ens, alpha=alpha),
+        risk_metrics(ens, alpha=alpha, sector="defence"),
+        convergence(ens),
+        meta,
+        parquet,
+        tuple(notes),
+    )
+
+
+def _dask_client(workers: int, scheduler: str | None) -> Any:
+    if not workers and not scheduler:
+        return None
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise UserError("--workers/--scheduler need Dask: pip install 'critmin[dist]'") from exc
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {workers})")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)
+
+
+def _save_mc(store: Store, run_id: str, meta: dict[str, Any], ens: Any) -> Path:
+    folder = store.path.parent / "mc"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.parquet"
+    ens.write_parquet(path)
+    return path
+
+
+# -- data ----------------------------------------------------------------------------------------
+def write_text_file(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (checked first: not a folder, a place we may write)."""
+    from critmin.outputs import atomic_write_text
+
+    p = _check_output_file(path)
+    atomic_write_text(p, text)
+    return p
+
+
+def facility_table(chain: SupplyChain) -> pd.DataFrame:
+    """Facility ids for ``facility = ...`` in outages and projects, with country, stage, capacity,
+    unit, status and start year."""
+    from critmin.engine.compiled import facilities
+
+    fac = facilities()
+    return pd.DataFrame(
+        {
+            "id": fac["fid"],
+            "country": fac["country_iso3"],
+            "stage": fac["stage"],
+            "capacity": fac["capacity"],
+            "unit": fac["unit"],
+            "status": fac["status"],
+            "start_year": [
+                str(int(y)) if pd.notna(y) else "" for y in pd.to_numeric(fac["start_year"], errors="coerce")
+            ],
+        }
+    )
+
+
+def data_sources(store: Store, confidence: str | None = None, table_name: str | None = None) -> pd.DataFrame:
+    """Where the numbers come from: (table, source, confidence, rows), filtered by confidence
+    level and table (both checked, with "did you mean")."""
+    from critmin.schema import CONFIDENCE_LEVELS
+    from critmin.schema import table as lookup_table
+
+    if confidence is not None:
+        choice("confidence level", confidence, CONFIDENCE_LEVELS)
+    if table_name is not None:
+        lookup_table(table_name)
+    store.ensure_built()
+    df = store.sources(confidence)
+    if table_name is not None:
+        df = df[df["table"] == table_name].reset_index(drop=True)
+    return df
+
+
+def import_usgs_mcs(store: Store, path: str | Path) -> tuple[int, dict[str, int]]:
+    """Import the production rows of a USGS MCS world-data CSV (2025 wide or 2026 long layout)
+    for critmin's materials; returns (rows imported, rows skipped by unmodelled commodity)."""
+    from critmin.usgs import parse_usgs_mcs
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: {'is a folder, not a CSV file' if p.is_dir() else 'file not found'}")
+    store.ensure_built()
+    try:
+        with p.open(encoding="utf-8-sig") as fh:
+            rows, skipped = parse_usgs_mcs(fh, str(p))
+    except UnicodeDecodeError:
+        with p.open(encoding="cp1252") as fh:
+            rows, skipped = parse_usgs_mcs(fh, str(p))
+    if rows.empty:
+        raise UserError(f"{p}: no rows for critmin's materials (skipped {sum(skipped.values())} rows)")
+    return store.import_frame("production", rows, str(p)), skipped
