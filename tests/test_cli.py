@@ -328,7 +328,7 @@ def test_run_bad_output_place_exits_2_and_stores_nothing(capsys, db, tmp_path, p
         target.write_text("keep me", encoding="utf-8")
         place = str(target)
     before = _stored_runs(capsys, db)
-    code, out, err = run(capsys, db, "run", "ga-ge-ban-us", "--out", place)
+    code, _out, err = run(capsys, db, "run", "ga-ge-ban-us", "--out", place)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and place in err and "internal error" not in err
     assert _stored_runs(capsys, db) == before
