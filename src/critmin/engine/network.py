@@ -110,11 +110,16 @@ def build_network(chain: SupplyChain, regions: Sequence[str] = DEFAULT_REGIONS) 
         raise UserError("the store has no demand rows: run `critmin data build` first")
     dem = dem[dem["year"] == dem.groupby("material")["year"].transform("max")]
     skipped: list[str] = []
+    # one pass over each table: rows by (material, stage) / material, looked up below
+    prod_by = dict(tuple(prod.groupby(["material", "stage"], sort=False)))
+    cap_by = dict(tuple(cap.groupby(["material", "stage"], sort=False))) if not cap.empty else {}
+    dem_by = dict(tuple(dem.groupby("material", sort=False)))
+    inv_by = _inventory_index(chain.inventory)
     by_stages: dict[tuple[str, ...], list[str]] = {}
-    for m in sorted(dem["material"].unique(), key=lambda x: names.MATERIAL_IDS.index(x)):
-        if dem[dem["material"] == m]["basis"].isin(["NdFeB"]).all():
+    for m in sorted(dem_by, key=lambda x: names.MATERIAL_IDS.index(x)):
+        if dem_by[m]["basis"].isin(["NdFeB"]).all():
             continue  # magnet tonnage: reported as the NdFeB view, not simulated as a flow
-        st = tuple(s for s in PRODUCING_STAGES if not prod[(prod.material == m) & (prod.stage == s)].empty)
+        st = tuple(s for s in PRODUCING_STAGES if (m, s) in prod_by)
         if not st:
             skipped.append(f"{m}: no production by country in the store")
             continue
@@ -128,22 +133,22 @@ def build_network(chain: SupplyChain, regions: Sequence[str] = DEFAULT_REGIONS) 
         inv = np.zeros((M, K, R))
         for mi, m in enumerate(mats):
             for ki, s in enumerate(stages):
-                rows = prod[(prod.material == m) & (prod.stage == s)]
+                rows = prod_by[(m, s)]
                 for c, q in zip(rows["country_iso3"], rows["quantity"], strict=True):
                     base[mi, ki, r_index[region_of(str(c), regions)]] += float(q) / 12
-                crow = cap[(cap["material"] == m) & (cap["stage"] == s)] if not cap.empty else cap
                 got = np.zeros(R)
-                if not crow.empty:
+                crow = cap_by.get((m, s))
+                if crow is not None:
                     crow = crow[crow["year"] == crow["year"].max()]
                     for c, q in zip(crow["country_iso3"], crow["capacity_t_per_yr"], strict=True):
                         got[r_index[region_of(str(c), regions)]] += float(q) / 12
                 capa[mi, ki] = np.where(got > 0, np.maximum(got, base[mi, ki]), base[mi, ki] / DEFAULT_UTILISATION)
-            drows = dem[dem["material"] == m]
+            drows = dem_by[m]
             for rg, sec, q in zip(drows["region"], drows["sector"], drows["demand_t_per_yr"], strict=True):
                 demand0[mi, r_index[region_of(str(rg), regions)], s_index[str(sec)]] += float(q) / 12
             for ki in range(K):
                 holder = stages[ki + 1] if ki + 1 < K else "end_use"
-                inv[mi, ki] = _inventory_months(chain.inventory, m, holder, regions)
+                inv[mi, ki] = _inventory_months(inv_by, m, holder, regions)
         world = base.sum(-1)  # (M, K)
         yld = np.ones((M, K))
         yld[:, 1:] = np.divide(world[:, 1:], world[:, :-1], out=np.zeros((M, K - 1)), where=world[:, :-1] > 0)
@@ -170,23 +175,38 @@ def build_network(chain: SupplyChain, regions: Sequence[str] = DEFAULT_REGIONS) 
     return Network(regions, SECTORS, tuple(groups), y, tuple(skipped))
 
 
-def _inventory_months(inv: pd.DataFrame, material: str, stage: str, regions: Sequence[str]) -> Array:
-    out = np.zeros(len(regions))
+_InventoryIndex = dict[str, tuple[dict[tuple[str, str], float], list[tuple[str, float]]]]
+
+
+def _inventory_index(inv: pd.DataFrame) -> _InventoryIndex:
+    """Inventory rows by holder stage: ``{(material, region): months}`` (first row wins) and the
+    list of ``(material, months)`` rows, for :func:`_inventory_months`."""
+    out: _InventoryIndex = {}
     if inv.empty:
         return out
-    f = inv[inv["stage"] == stage]
+    for m, r, k, v in zip(inv["material"], inv["region"], inv["stage"], inv["months_of_use"], strict=True):
+        exact, rows = out.setdefault(str(k), ({}, []))
+        exact.setdefault((str(m), str(r)), float(v))
+        rows.append((str(m), float(v)))
+    return out
+
+
+def _inventory_months(index: _InventoryIndex, material: str, stage: str, regions: Sequence[str]) -> Array:
+    """Months of use held by the buyers of ``stage``'s input in each region: the region's own row
+    for the material, else its ``*`` row, else the material's all-region row, else the ``*``
+    material's; regions without any row (e.g. AUS) use the mean of the rows listed for the
+    material (or ``*``)."""
+    out = np.zeros(len(regions))
+    if stage not in index:
+        return out
+    exact, rows = index[stage]
+    listed = [v for m, v in rows if m in (material, "*")]
+    fallback = float(np.mean(listed)) if listed else 0.0
     for i, r in enumerate(regions):
-        for m in (material, "*"):
-            for rg in (r, "*"):
-                hit = f[(f["material"] == m) & (f["region"] == rg)]
-                if len(hit):
-                    out[i] = float(hit["months_of_use"].iloc[0])
-                    break
-            else:
-                continue
-            break
+        for key in ((material, r), (material, "*"), ("*", r), ("*", "*")):
+            if key in exact:
+                out[i] = exact[key]
+                break
         else:
-            # regions without their own row (e.g. AUS) use the mean of the listed regions
-            hit = f[f["material"].isin([material, "*"])]
-            out[i] = float(hit["months_of_use"].mean()) if len(hit) else 0.0
+            out[i] = fallback
     return out
