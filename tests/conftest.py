@@ -11,9 +11,7 @@ The tiny chain (hand-made numbers, hand-computed metrics in tests/test_metrics.p
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -21,14 +19,6 @@ import pytest
 
 import critmin
 from critmin.chain import WGI_INDICATORS, SupplyChain
-
-# No test may touch the user's real database or data folder: the default store path and the user
-# data directory point into a private temporary folder for the whole run (set before any critmin
-# code asks for them).
-_SANDBOX = Path(tempfile.mkdtemp(prefix="critmin-tests-"))
-os.environ["CRITMIN_DB"] = str(_SANDBOX / "default.duckdb")
-os.environ["XDG_DATA_HOME"] = str(_SANDBOX / "xdg-data")
-os.environ.pop("CRITMIN_LOCK_TIMEOUT", None)
 
 #: WGI estimates per country (VA, PV, GE, RQ, RL, CC) in the latest year
 TINY_WGI: dict[str, list[float]] = {

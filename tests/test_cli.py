@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -356,3 +357,11 @@ def test_run_failing_store_leaves_no_files_and_no_runs(capsys, db, tmp_path, mon
     assert calls == ["market", "coordinated"]
     assert not target.exists() and not list(tmp_path.glob(".res.partial-*"))
     assert _stored_runs(capsys, db) == before
+
+
+def test_tests_run_in_a_sandbox_not_the_users_database():
+    from critmin.store import default_db_path
+
+    sandbox = Path(os.environ["CRITMIN_DB"]).parent
+    assert sandbox.name.startswith("critmin-tests-") and default_db_path().parent == sandbox
+    assert not str(default_db_path()).startswith(str(Path.home()))

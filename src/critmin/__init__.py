@@ -14,10 +14,8 @@ The library is the product; the CLI is a thin layer over it. The main entry poin
 
 Example
 -------
->>> import tempfile, pathlib
 >>> import critmin
->>> store = critmin.Store(pathlib.Path(tempfile.mkdtemp()) / "critmin.duckdb")
->>> _ = store.build()                                     # the shipped, sourced base dataset
+>>> store = critmin.open_store()          # $CRITMIN_DB or the user data folder; built on first use
 >>> chain = critmin.SupplyChain.from_store(store)
 >>> row = critmin.metrics.concentration(chain, material="rare_earths", stage="mine", year=2024).iloc[0]
 >>> row.top1_country, round(float(row.china_share), 3)

@@ -7,12 +7,11 @@ nothing.
 
 Example
 -------
->>> import tempfile, pathlib
->>> store = open_store(pathlib.Path(tempfile.mkdtemp()) / "jobs.duckdb")
+>>> store = open_store()          # $CRITMIN_DB or the user data folder; built on first use
 >>> chain = load_chain(store)
->>> outcome = run_job("ga-ge-ban-us", chain, mode="both", store=store)
+>>> outcome = run_job("ga-ge-ban-us", chain, mode="both")       # store=store would keep the runs
 >>> sorted(outcome.runs), outcome.stored
-(['coordinated', 'market'], True)
+(['coordinated', 'market'], False)
 >>> row = outcome.value_of_cooperation.query("material == 'Ga' and region == 'USA'").iloc[0]
 >>> bool(row.shortfall_market_t >= row.shortfall_coordinated_t)
 True
