@@ -36,6 +36,15 @@ def month_label(index: int) -> str:
 
 
 def check_month(v: Any) -> str:
+    """``v`` if it is a ``YYYY-MM`` month, else ``ValueError`` (a pydantic field validator).
+
+    >>> check_month("2026-01")
+    '2026-01'
+    >>> check_month(202601)
+    Traceback (most recent call last):
+    ...
+    ValueError: a month is a string 'YYYY-MM'
+    """
     if not isinstance(v, str):
         raise ValueError("a month is a string 'YYYY-MM'")
     month_index(v)

@@ -2,7 +2,8 @@
 
 Every user-supplied name goes through :func:`material`, :func:`stage`,
 :func:`country` or :class:`Blocs`, so that an unknown name always gets a
-"did you mean" hint.
+"did you mean" hint. User blocs come from a TOML file (``--blocs``); :func:`read_text_file` and
+:func:`parse_toml` read such a file (and scenario files) with one-line errors naming it.
 
 Example
 -------
@@ -20,6 +21,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from critmin.errors import UnknownNameError, UserError
 
@@ -143,6 +145,67 @@ def material_group(mid: str) -> str:
     raise UnknownNameError("material", mid, MATERIAL_IDS)
 
 
+#: the largest TOML file critmin reads: scenario and bloc files are a few kB; this bounds the parse time
+MAX_TOML_BYTES = 4 * 1024 * 1024
+
+
+def read_text_file(path: str | Path, kind: str) -> str:
+    """The text of a user's UTF-8 file (a byte-order mark is allowed), or a one-line
+    :class:`UserError` naming the file: not found, a directory, unreadable, binary, not UTF-8 or
+    larger than :data:`MAX_TOML_BYTES`. ``kind`` names the file in messages ("scenario file").
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     read_text_file(d, "bloc file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: ...: is a directory, not a bloc file
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_TOML_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{p}: {kind} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{p}: is a directory, not a {kind}") from None
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the {kind}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise UserError(f"{p}: larger than {MAX_TOML_BYTES // 2**20} MiB, too large for a {kind} (TOML text)")
+    if b"\x00" in data:
+        raise UserError(f"{p}: a binary file, not a {kind} (TOML text)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{p}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the {kind} as UTF-8"
+        ) from None
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error or a document nested too deeply for the parser is a one-line
+    :class:`UserError` starting with ``source``.
+
+    Examples
+    --------
+    >>> parse_toml('a = [1, 2]', "x.toml")
+    {'a': [1, 2]}
+    >>> parse_toml("a = " + "[" * 5000 + "]" * 5000, "x.toml")
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: x.toml: not valid TOML for critmin: arrays or tables nested too deeply
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise UserError(f"{source}: not valid TOML for critmin: arrays or tables nested too deeply") from None
+
+
 class Blocs:
     """Named groups of countries.
 
@@ -152,12 +215,25 @@ class Blocs:
         [blocs]
         quad = ["USA", "JPN", "AUS", "IND"]
 
+    Two :class:`Blocs` are equal when they define the same blocs with the same members.
+
     >>> Blocs({"x": ("USA",)}).members("X")
     ('USA',)
+    >>> Blocs({"x": ("USA",)}) == Blocs({"X": ["USA", "USA"]})
+    True
     """
 
     def __init__(self, blocs: Mapping[str, Iterable[str]]) -> None:
         self._blocs = {k.lower(): tuple(sorted(set(v))) for k, v in blocs.items()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Blocs) and self._blocs == other._blocs
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._blocs.items()))
+
+    def __repr__(self) -> str:
+        return f"Blocs({', '.join(self.names)})"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -173,35 +249,40 @@ class Blocs:
         return isinstance(name, str) and name.strip().lower() in self._blocs
 
     def with_file(self, path: str | Path, known_countries: Iterable[str]) -> Blocs:
-        """Return a new :class:`Blocs` with the blocs of a TOML file added."""
+        """Return a new :class:`Blocs` with the blocs of a TOML file added.
+
+        A bloc may include another bloc by name. Any problem with the file (missing, a directory,
+        binary, not UTF-8, not TOML, nested too deeply, no ``[blocs]`` table, an unknown country, a
+        bloc named like a country, ``all`` or ``ROW``) is a one-line :class:`UserError` naming it.
+        """
         p = Path(path)
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise UserError(f"{p}: bloc file not found") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{p}: not valid TOML: {exc}") from exc
+        doc = parse_toml(read_text_file(p, "bloc file"), str(p))
         table = doc.get("blocs")
         if not isinstance(table, dict) or not table:
             raise UserError(f"{p}: expected a [blocs] table of name = [ISO3, ...]")
         known = set(known_countries)
         out = {k: v for k, v in self._blocs.items()}
         for name, members in table.items():
+            key = name.strip().lower()
+            if not key or key in ("all", "row") or key.upper() in known:
+                raise UserError(
+                    f"{p}: bloc name {name!r} is taken (a country code, 'all' or 'ROW' in scenario targets); "
+                    "choose another name"
+                )
             if not isinstance(members, list) or not members:
                 raise UserError(f"{p}: bloc {name!r} must be a non-empty list of ISO3 codes")
             codes: list[str] = []
             for c in members:
-                code = str(c).strip().upper()
-                if code in out:  # a bloc may include another bloc
-                    codes.extend(out[code.lower()])
-                    continue
-                if code.lower() in out:
+                if not isinstance(c, str):
+                    raise UserError(f"{p}: bloc {name!r}: members are ISO3 codes or bloc names (strings), not {c!r}")
+                code = c.strip().upper()
+                if code.lower() in out:  # a bloc may include another bloc
                     codes.extend(out[code.lower()])
                     continue
                 if code not in known:
                     raise UnknownNameError(f"country in bloc {name!r} ({p})", code, known)
                 codes.append(code)
-            out[name.lower()] = tuple(sorted(set(codes)))
+            out[key] = tuple(sorted(set(codes)))
         return Blocs(out)
 
     def expand(self, names: Iterable[str], known_countries: Iterable[str]) -> tuple[str, ...]:
@@ -222,6 +303,16 @@ def default_blocs() -> Blocs:
     """The built-in blocs."""
     allies = (*FRAMEWORK, *EU_MEMBERS, "GBR", "CAN", "KOR")
     return Blocs({"framework": FRAMEWORK, "eu": EU_MEMBERS, "allies": allies})
+
+
+def load_blocs(path: str | Path | None = None) -> Blocs:
+    """The blocs in force: the built-ins, plus those of a ``--blocs`` TOML file when one is given.
+
+    >>> load_blocs() == default_blocs()
+    True
+    """
+    blocs = default_blocs()
+    return blocs if path is None else blocs.with_file(path, countries())
 
 
 _COUNTRIES: dict[str, str] | None = None

@@ -5,9 +5,17 @@ A scenario says what happens (export restrictions, outages), what the world can 
 behave (``market`` or ``coordinated``). It is pure data: applying it to a
 :class:`~critmin.chain.SupplyChain` is the engine's job (:mod:`critmin.engine`).
 
-Unknown keys are errors, every name is checked against the known materials, stages, countries,
-regions, blocs and sectors (with "did you mean"), and an invalid file is reported on one line
-with the file, the line where it is known, and the field path.
+Unknown keys are errors; every name is checked against the known materials, stages, countries,
+regions and sectors and the blocs in force (``load_scenario(path, blocs=chain.blocs)``; default the
+built-ins), with "did you mean"; every number must be finite and in its field's range, and so must
+every value an ``[[uncertain]]`` distribution can draw; disruptions and outages start within the
+horizon. An invalid file (or one that is not a UTF-8 TOML file at all) is reported on one line with
+the file, the line where it is known, and the field path.
+
+Modules: :mod:`~critmin.scenario.specs` (the sections), :mod:`~critmin.scenario.uncertain`
+(``[[uncertain]]`` entries and field ranges), :mod:`~critmin.scenario.model` (the whole scenario),
+:mod:`~critmin.scenario.loading` (TOML text, files, built-ins, error messages),
+:mod:`~critmin.scenario.template` (``critmin scenarios new``).
 
 Example
 -------
@@ -38,7 +46,7 @@ from critmin.scenario.loading import builtin_names, builtin_text, load_scenario,
 from critmin.scenario.model import Scenario, expand_targets
 from critmin.scenario.specs import DemandResponse, Disruption, Inventory, Outage, Project, RampUp, Stockpile
 from critmin.scenario.template import TEMPLATE, template
-from critmin.scenario.uncertain import DISTRIBUTIONS, UNCERTAIN_FIELD, UNCERTAIN_FIELDS, Uncertain
+from critmin.scenario.uncertain import DISTRIBUTIONS, UNCERTAIN_FIELD, UNCERTAIN_FIELDS, UNCERTAIN_RANGES, Uncertain
 
 __all__ = [
     "DEFAULT_REGIONS",
@@ -46,6 +54,7 @@ __all__ = [
     "TEMPLATE",
     "UNCERTAIN_FIELD",
     "UNCERTAIN_FIELDS",
+    "UNCERTAIN_RANGES",
     "DemandResponse",
     "Disruption",
     "Inventory",

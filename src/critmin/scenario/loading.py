@@ -1,19 +1,30 @@
-"""Reading scenarios: TOML text, files and the built-in library, with errors that name the file,
-the line and the field path."""
+"""Reading scenarios: TOML text, files and the built-in library, validated against the blocs in
+force, with one-line errors that name the file, the line and the field path."""
 
 from __future__ import annotations
 
 import re
-import tomllib
+import types
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from critmin import names
 from critmin.errors import UnknownNameError, UserError, suggest
 from critmin.scenario.model import Scenario
-from critmin.scenario.specs import DemandResponse, Disruption, Inventory, Outage, Project, RampUp, Stockpile
+from critmin.scenario.specs import (
+    DemandResponse,
+    Disruption,
+    FieldError,
+    Inventory,
+    Outage,
+    Project,
+    RampUp,
+    Stockpile,
+)
 from critmin.scenario.uncertain import Uncertain
 
 
@@ -80,29 +91,73 @@ def _loc_model(loc: tuple[int | str, ...]) -> type[BaseModel]:
     return model
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Parse and validate a scenario document; raise :class:`UserError` with file, line and path."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{source}: not valid TOML: {exc}") from None
-    return scenario_from_dict(doc, source, text)
+def _is_union(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    if field is None:
+        return False
+    ann = field.annotation
+    if typing.get_origin(ann) not in (typing.Union, types.UnionType):
+        return False
+    return len([a for a in typing.get_args(ann) if a is not type(None)]) > 1
 
 
-def scenario_from_dict(doc: Any, source: str = "<scenario>", text: str = "") -> Scenario:
-    """Validate a parsed document (``text``, when given, is used to find line numbers)."""
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop pydantic's union-member tags (``capacity_t_per_yr.float``) from an error location."""
+    model = _loc_model(loc)
+    out: list[int | str] = []
+    skip_next = False
+    for part in loc:
+        if skip_next:
+            skip_next = False
+            continue
+        out.append(part)
+        if isinstance(part, str) and _is_union(model, part):
+            skip_next = True
+    return tuple(out)
+
+
+#: which error to report when there are several: an unknown key (usually a typo that also explains
+#: a "field required"), then a non-finite number (which also fails the other members of a union)
+_ERROR_RANK = {"extra_forbidden": 0, "finite_number": 1}
+
+
+def parse_scenario(text: str, source: str = "<scenario>", *, blocs: names.Blocs | None = None) -> Scenario:
+    """Parse and validate a scenario document; raise :class:`UserError` with file, line and path.
+
+    ``blocs`` are the blocs in force (default: the built-ins); disruption targets and the coalition
+    may name any of them.
+
+    >>> quad = names.Blocs({"quad": ("AUS", "IND", "JPN", "USA")})
+    >>> text = "\\n".join(['name = "q"', 'start = "2026-01"', "months = 6", 'coalition = "quad"'])
+    >>> parse_scenario(text, "q.toml", blocs=quad).coalition
+    'quad'
+    >>> parse_scenario(text, "q.toml")
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: q.toml:4: coalition: unknown bloc 'quad' (valid: allies, eu, framework)
+    """
+    return scenario_from_dict(names.parse_toml(text, source), source, text, blocs=blocs)
+
+
+def scenario_from_dict(
+    doc: Any, source: str = "<scenario>", text: str = "", *, blocs: names.Blocs | None = None
+) -> Scenario:
+    """Validate a parsed document against the blocs in force (``text``, when given, is used to
+    find line numbers)."""
     if not isinstance(doc, dict):
         raise UserError(f"{source}: a scenario is a table of keys, not {type(doc).__name__}")
     try:
-        return Scenario.model_validate(doc)
+        return Scenario.model_validate(doc, context={"blocs": blocs or names.default_blocs()})
     except ValidationError as exc:
-        # an unknown key is usually a typo that also explains a "field required": report it first
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        errors = sorted(exc.errors(), key=lambda e: _ERROR_RANK.get(e["type"], 2))
         err = errors[0]
-        loc = tuple(err["loc"])
+        loc = _clean_loc(tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):  # a whole-model check that names the field it is about
+            loc, msg = (*loc, *cause.loc), str(cause)
         line = _line_of(text, loc) if text else None
         where = f"{source}:{line}" if line else source
-        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
             hint = suggest(loc[-1], _field_names(_loc_model(loc)))
             msg = f"unknown key {loc[-1]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
@@ -123,15 +178,21 @@ def builtin_text(name: str) -> str:
     return (resources.files("critmin") / "scenarios" / f"{name}.toml").read_text(encoding="utf-8")
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load a scenario from a TOML file or by built-in name.
+def load_scenario(name_or_path: str | Path, *, blocs: names.Blocs | None = None) -> Scenario:
+    """Load a scenario from a TOML file or by built-in name, validated against ``blocs`` (the blocs
+    in force, e.g. ``chain.blocs`` or ``names.load_blocs(blocs_file)``; default the built-ins).
+
+    A path that ends in ``.toml`` or exists is a file: a missing file, a directory, a binary or
+    non-UTF-8 file, one over 4 MiB or nested too deeply is a one-line :class:`UserError`.
 
     >>> load_scenario("lynas-malaysia-outage-6m").outage[0].facility
     'lynas-malaysia-lamp-light-re-separation'
     """
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise UserError(f"{p}: scenario file not found")
-        return parse_scenario(p.read_text(encoding="utf-8"), str(p))
-    return parse_scenario(builtin_text(str(name_or_path)), f"{name_or_path} (built-in)")
+    try:  # a file (or anything else on disk but a directory named like a built-in) wins over a built-in
+        on_disk = p.exists() and not (p.is_dir() and str(name_or_path) in builtin_names())
+    except OSError:  # a name the system cannot even look up (too long): not a file
+        on_disk = False
+    if p.suffix == ".toml" or on_disk:
+        return parse_scenario(names.read_text_file(p, "scenario file"), str(p), blocs=blocs)
+    return parse_scenario(builtin_text(str(name_or_path)), f"{name_or_path} (built-in)", blocs=blocs)

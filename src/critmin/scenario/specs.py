@@ -1,13 +1,14 @@
 """The sections of a scenario: disruptions, outages, stockpiles, inventory, ramp-up, projects and
 demand response, as frozen pydantic models. Every name is checked against the known materials,
-stages, countries, regions, blocs and sectors, with "did you mean".
+stages, countries, regions, sectors and the blocs in force (the validation context's ``blocs``,
+else the built-ins), with "did you mean"; every number must be finite and within its field's range.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from critmin import names
 from critmin.errors import UnknownNameError
@@ -33,6 +34,26 @@ def _wrap(fn: Any, v: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def blocs_in_force(info: ValidationInfo) -> names.Blocs:
+    """The blocs a scenario is validated against: ``context={"blocs": ...}``, else the built-ins."""
+    blocs = info.context.get("blocs") if isinstance(info.context, dict) else None
+    return blocs if isinstance(blocs, names.Blocs) else names.default_blocs()
+
+
+class FieldError(ValueError):
+    """A validation error that names the field it is about: ``loc`` is the path below the model
+    that raised it (``("disruption", 0, "start")`` from the scenario), so the loader can report
+    that path and find its line."""
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+#: the valid range of a sector's price elasticity of demand
+ELASTICITY_RANGE: tuple[float, float] = (-5.0, 0.0)
+
+
 def _sector(v: str) -> str:
     key = str(v).strip().lower()
     if key not in SECTORS:
@@ -41,7 +62,8 @@ def _sector(v: str) -> str:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # allow_inf_nan=False: TOML has nan and inf literals; every number in a scenario must be finite
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class _Timed(_Spec):
@@ -58,7 +80,9 @@ class _Timed(_Spec):
 
 class Disruption(_Timed):
     """An export restriction: ``exporter`` withholds ``severity`` of its shipments of ``stages``
-    of ``materials`` to ``targets`` for ``months`` from ``start``.
+    of ``materials`` to ``targets`` for ``months`` from ``start``. ``targets`` are countries,
+    regions, ``all`` or bloc names: the built-in blocs and those in force when the scenario is
+    loaded (``load_scenario(path, blocs=...)``).
 
     ``foreign_content = true`` extends it to the same stages made abroad from the exporter's
     material (the October 2025 rule), in proportion to the exporter's share of the maker's input.
@@ -85,9 +109,9 @@ class Disruption(_Timed):
 
     @field_validator("targets")
     @classmethod
-    def _targets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _targets(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         out = []
-        blocs = names.default_blocs()
+        blocs = blocs_in_force(info)
         for t in v:
             if t.lower() == "all" or t in blocs:
                 out.append(t.lower())
@@ -177,6 +201,10 @@ class Project(_Spec):
 
     ``facility = "<id>"`` takes region, stage, capacity and start year from the data's facility
     list (ids: ``critmin scenarios facilities``); any key given here overrides the facility's.
+
+    A project may start before the scenario (it runs from the first month) or after its last month
+    (facility pipelines run past any horizon): it then adds nothing within the horizon, and that is
+    not an error, unlike a disruption or an outage that starts after the horizon.
     """
 
     name: str = ""
@@ -243,8 +271,9 @@ class DemandResponse(_Spec):
     def _el(cls, v: dict[str, float]) -> dict[str, float]:
         out = {_sector(k): float(x) for k, x in v.items()}
         for k, x in out.items():
-            if not -5.0 <= x <= 0.0:
-                raise ValueError(f"elasticity of {k} must be between -5 and 0 (got {x})")
+            lo, hi = ELASTICITY_RANGE
+            if not lo <= x <= hi:
+                raise ValueError(f"elasticity of {k} must be between {lo:g} and {hi:g} (got {x})")
         return out
 
     @field_validator("substitution", "recycling")

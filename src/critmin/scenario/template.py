@@ -73,8 +73,8 @@ months = 12
 # [[uncertain]]            # Monte Carlo (critmin mc): a distribution on a numeric field
 # field = "disruption[0].severity"
 # dist = "uniform"         # fixed uniform triangular normal lognormal beta bernoulli choice
-# low = 0.5
-# high = 1.0
+# low = 0.5                # every draw must lie in the field's range (severity 0..1); truncate
+# high = 1.0               # normal and lognormal with low/high
 
 # [[uncertain]]            # one draw shared by several fields correlates them
 # fields = ["disruption[0].months"]
