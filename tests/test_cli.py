@@ -365,3 +365,21 @@ def test_tests_run_in_a_sandbox_not_the_users_database():
     sandbox = Path(os.environ["CRITMIN_DB"]).parent
     assert sandbox.name.startswith("critmin-tests-") and default_db_path().parent == sandbox
     assert not str(default_db_path()).startswith(str(Path.home()))
+
+
+def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
+    blocs = tmp_path / "quad.toml"
+    blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
+    scen = tmp_path / "quad-ga.toml"
+    scen.write_text('name = "quad-ga"\nstart = "2026-01"\nmonths = 6\ncoalition = "quad"\n[[disruption]]\n'
+                    'exporter = "CHN"\nmaterials = ["Ga"]\nstages = ["separation"]\ntargets = ["quad"]\n'
+                    'severity = 1.0\nstart = "2026-01"\nmonths = 3\n', encoding="utf-8")  # fmt: skip
+    code, _, err = run(capsys, db, "scenarios", "show", str(scen))
+    assert code == 2 and "unknown" in err and "quad" in err
+    code, out, err = run(capsys, db, "--blocs", str(blocs), "scenarios", "show", str(scen), "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["disruption"][0]["targets"] == ["quad"]
+    code, out, err = run(capsys, db, "--blocs", str(blocs), "run", str(scen), "--no-save", "-f", "json")
+    assert code == 0, err
+    short = {r["region"] for r in json.loads(out)["summary"] if r["material"] == "Ga" and r["shortfall_t"] > 0}
+    assert "USA" in short and "CHN" not in short

@@ -25,6 +25,7 @@ from rich.text import Text
 from critmin import __version__, jobs, metrics
 from critmin.chain import SupplyChain
 from critmin.errors import DataValidationError, UserError
+from critmin.names import load_blocs
 from critmin.options import DOCUMENT_FORMATS, TABLE_FORMATS, choice
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
@@ -361,7 +362,7 @@ def scenarios_show(
     """Validate a scenario (against the blocs in force) and print it: TOML as written, or the
     validated JSON."""
     fmt = choice("format", fmt, ("toml", "json"))
-    s, text = jobs.scenario_text(scenario, _chain() if state.blocs_file else None)
+    s, text = jobs.scenario_text(scenario, load_blocs(state.blocs_file))
     if fmt == "json":
         emit_document(s.model_dump(mode="json"))
         return

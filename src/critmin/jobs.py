@@ -31,6 +31,7 @@ from critmin.chain import SupplyChain
 from critmin.engine import run_scenario
 from critmin.engine.network import region_of
 from critmin.errors import UserError
+from critmin.names import Blocs, read_text_file
 from critmin.options import ENGINES, MODES, RUN_MODES, choice
 from critmin.outputs import OutputDir
 from critmin.results import RunResult, value_of_cooperation
@@ -53,12 +54,13 @@ def load_chain(store: Store, blocs_file: str | Path | None = None) -> SupplyChai
     return SupplyChain.from_store(store, blocs_file=blocs_file)
 
 
-def resolve_scenario(scenario: Scenario | str | Path, chain: SupplyChain | None = None) -> Scenario:
-    """A scenario object as given, or loaded by built-in name or file, validated against the
-    chain's blocs (a user's bloc file may name new targets and coalitions)."""
+def resolve_scenario(scenario: Scenario | str | Path, blocs: Blocs | None = None) -> Scenario:
+    """A scenario object as given, or loaded by built-in name or file and validated against the
+    blocs in force (a user's bloc file may name new targets and coalitions; default: the
+    built-in blocs)."""
     if isinstance(scenario, Scenario):
         return scenario
-    return load_scenario(scenario)  # TODO(blocs): blocs=chain.blocs once loading takes them
+    return load_scenario(scenario, blocs=blocs)
 
 
 # -- scenarios -----------------------------------------------------------------------------------
@@ -80,18 +82,12 @@ def scenario_catalogue() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def scenario_text(scenario: str | Path, chain: SupplyChain | None = None) -> tuple[Scenario, str]:
-    """A scenario (validated) and its TOML text as written."""
-    s = resolve_scenario(scenario, chain)
-    text = builtin_text(str(scenario)) if str(scenario) in builtin_names() else _read_text(Path(scenario))
+def scenario_text(scenario: str | Path, blocs: Blocs | None = None) -> tuple[Scenario, str]:
+    """A scenario (validated against the blocs in force) and its TOML text as written."""
+    s = resolve_scenario(scenario, blocs)
+    is_builtin = str(scenario) in builtin_names() and not Path(scenario).exists()
+    text = builtin_text(str(scenario)) if is_builtin else read_text_file(scenario, "scenario file")
     return s, text if text.endswith("\n") else text + "\n"
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:  # validated just before: a race or a changed file
-        raise UserError(f"{path}: cannot read the scenario file ({exc})") from None
 
 
 def write_scenario_template(name: str, path: str | Path | None = None, force: bool = False) -> Path:
@@ -156,7 +152,7 @@ def run_job(
     engine = choice("engine", engine, ENGINES)
     if mode is not None:
         mode = choice("mode", mode, RUN_MODES)
-    s = resolve_scenario(scenario, chain)
+    s = resolve_scenario(scenario, chain.blocs)
     out = OutputDir(out_dir) if out_dir is not None else None
     stored: list[str] = []
     try:
@@ -395,7 +391,7 @@ def monte_carlo_job(
         raise UserError(f"--threads must be at least 1 (got {threads})")
     if not 0 < alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1 (got {alpha})")
-    s = resolve_scenario(scenario, chain)
+    s = resolve_scenario(scenario, chain.blocs)
     notes = []
     if not s.uncertain:
         notes.append(f"{s.name} has no [[uncertain]] entries: every draw is the same run")
