@@ -22,6 +22,8 @@ from critmin.schema import IMPORTABLE, TABLES
 from critmin.usgs import parse_usgs_mcs
 
 ALL_TABLES = list(TABLES)
+#: the tables a build fills (the run tables are created empty)
+DATA_TABLES = [n for n, t in TABLES.items() if t.kind == "data"]
 PROD_HEADER = "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes"
 PARAM_HEADER = "parameter,material,stage,region,value,unit,source,confidence,notes"
 
@@ -64,7 +66,8 @@ def test_list_tables_and_base_year(built_store: critmin.Store) -> None:
     tables = snapshot(built_store)
     for _, row in lt.iterrows():
         assert row["rows"] == len(tables[row["table"]]), row["table"]
-    assert (lt.set_index("table")["rows"].drop("meta") > 0).all()
+    assert (lt.set_index("table")["rows"].loc[DATA_TABLES] > 0).all()
+    assert set(DATA_TABLES) >= {"facilities", "export_controls", "framework_commitments", "criticality_inputs"}
     m = meta(built_store)
     assert m["base_year"] == "2024"
     assert m["critmin_version"] == critmin.__version__
@@ -82,7 +85,7 @@ def test_build_is_idempotent(built_store: critmin.Store, store_copy: critmin.Sto
     after = snapshot(store_copy)
     assert_same_tables(before, after)
     assert meta(store_copy)["data_sha256"] == meta(built_store)["data_sha256"]
-    assert counts == {name: len(df) for name, df in after.items()}
+    assert counts == {name: len(df) for name, df in after.items() if TABLES[name].kind != "run"}
 
 
 def test_build_override_of_meta_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,8 +112,10 @@ def test_read_errors(tmp_path: Path, built_store: critmin.Store) -> None:
 # --------------------------------------------------------------------------- import
 
 
-def test_import_parameters_upserts(store_copy: critmin.Store, tmp_path: Path) -> None:
-    before = snapshot(store_copy)
+def test_import_parameters_upserts_and_rederives(store_copy: critmin.Store, tmp_path: Path) -> None:
+    notices: list[str] = []
+    store = critmin.Store(store_copy.path, notify=notices.append)
+    before = snapshot(store)
     old = before["parameters"]
     assert len(old[old["parameter"] == "utilisation"]) == 1
     f = write(
@@ -121,8 +126,9 @@ def test_import_parameters_upserts(store_copy: critmin.Store, tmp_path: Path) ->
         test_param,dysprosium,mine,CHN,"1,500",t,my study,user,
         """,
     )
-    assert store_copy.import_csv("parameters", f) == 2
-    after = snapshot(store_copy)
+    assert store.import_csv("parameters", f) == 2
+    assert any("re-derived production, capacity, demand, inventory" in n for n in notices)
+    after = snapshot(store)
     p = after["parameters"]
     assert len(p) == len(old) + 1  # one replaced, one added
     util = p[p["parameter"] == "utilisation"]
@@ -132,20 +138,31 @@ def test_import_parameters_upserts(store_copy: critmin.Store, tmp_path: Path) ->
     assert row["value"] == pytest.approx(0.75)
     assert row["source"] == "my study"
     assert row["confidence"] == "user"
+    assert row["layer"] == "import"
     new = p[p["parameter"] == "test_param"].iloc[0]
     assert new["material"] == "Dy"  # canonicalised
     assert new["value"] == pytest.approx(1500.0)
     assert pd.isna(new["notes"])
-    # every other parameter row and every other table is untouched
+    # every other parameter row is untouched
     keep = old[old["parameter"] != "utilisation"].reset_index(drop=True)
     rest = p[~p["parameter"].isin(["utilisation", "test_param"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(keep, rest)
+    # the derived tables follow at once: capacity = output / utilisation
+    key = list(TABLES["capacity"].key)
+    old_cap = before["capacity"].set_index(key)["capacity_t_per_yr"]
+    ratio = old_cap / after["capacity"].set_index(key)["capacity_t_per_yr"]
+    assert ratio.tolist() == pytest.approx([0.75 / 0.85] * len(ratio))
     for name in ALL_TABLES:
-        if name != "parameters":
+        if name not in ("parameters", "capacity", "meta"):
             pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    assert (
+        meta(store)["data_sha256"]
+        != dict(zip(before["meta"]["key"], before["meta"]["value"], strict=True))["data_sha256"]
+    )
     # importing the same file again changes nothing (upsert, not append)
-    store_copy.import_csv("parameters", f)
-    pd.testing.assert_frame_equal(store_copy.read("parameters"), p)
+    store.import_csv("parameters", f)
+    pd.testing.assert_frame_equal(store.read("parameters"), p)
+    pd.testing.assert_frame_equal(store.read("capacity"), after["capacity"])
 
 
 def test_import_production_feeds_metrics(store_copy: critmin.Store, tmp_path: Path) -> None:

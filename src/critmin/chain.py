@@ -2,7 +2,10 @@
 
 A :class:`SupplyChain` is an immutable snapshot of the store's tables with
 canonical names, labelled arrays and bloc definitions. Metrics, scenarios and
-engines all start from it.
+engines all start from it. Besides production, it carries the other tables the
+model reads (facilities, export controls, framework commitments, parameters,
+criticality inputs), so that overrides and imports reach every consumer; a chain
+made from frames without them falls back on the shipped tables.
 
 Example
 -------
@@ -13,13 +16,15 @@ Example
 >>> chain = SupplyChain.from_frames(prod)
 >>> chain.production_array().sel(material="Dy", stage="mine", year=2024).sum().item()
 100.0
+>>> int(chain.facilities["capacity"].notna().sum()) > 0  # the shipped facility list
+True
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +37,15 @@ from critmin.errors import UnknownNameError, UserError
 
 WGI_INDICATORS = ("VA", "PV", "GE", "RQ", "RL", "CC")
 _PROD_COLS = ["material", "stage", "country_iso3", "year", "quantity", "unit"]
+#: the store tables a chain carries as they are (a chain from frames without one falls back on the
+#: shipped table, :func:`critmin.dataset.shipped_table`)
+REFERENCE_TABLES: tuple[str, ...] = (
+    "facilities",
+    "export_controls",
+    "framework_commitments",
+    "parameters",
+    "criticality_inputs",
+)
 
 
 def _frames_sha256(*frames: pd.DataFrame | None) -> str:
@@ -44,6 +58,12 @@ def _frames_sha256(*frames: pd.DataFrame | None) -> str:
         h.update(",".join(map(str, f.columns)).encode())
         h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def _canonical(values: pd.Series, fn: Callable[[str], str]) -> list[str]:
+    """``fn`` of every value, called once per distinct value."""
+    lookup = {v: fn(v) for v in pd.unique(values)}
+    return [lookup[v] for v in values]
 
 
 def wgi_scaled(governance: pd.DataFrame) -> pd.Series:
@@ -86,6 +106,44 @@ class SupplyChain:
     known_countries: frozenset[str] = field(default_factory=frozenset)
     #: the store's data fingerprint (``meta.data_sha256``), or a hash of the frames given
     data_sha256: str = ""
+    #: {table: frame} of the :data:`REFERENCE_TABLES` given (the others are the shipped ones)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def reference(self, name: str) -> pd.DataFrame:
+        """A copy of one of the :data:`REFERENCE_TABLES`: the chain's own, else the shipped one."""
+        if name not in REFERENCE_TABLES:
+            raise UnknownNameError("reference table", name, REFERENCE_TABLES)
+        own = self.tables.get(name)
+        if own is not None:
+            return own.copy()
+        from critmin.dataset import shipped_table
+
+        return shipped_table(name)
+
+    @property
+    def facilities(self) -> pd.DataFrame:
+        """The facility list (store table ``facilities``)."""
+        return self.reference("facilities")
+
+    @property
+    def export_controls(self) -> pd.DataFrame:
+        """Export-control events (store table ``export_controls``)."""
+        return self.reference("export_controls")
+
+    @property
+    def framework_commitments(self) -> pd.DataFrame:
+        """Framework commitments (store table ``framework_commitments``)."""
+        return self.reference("framework_commitments")
+
+    @property
+    def parameters(self) -> pd.DataFrame:
+        """The model parameters in force (store table ``parameters``)."""
+        return self.reference("parameters")
+
+    @property
+    def criticality_inputs(self) -> pd.DataFrame:
+        """The criticality methods' default inputs (store table ``criticality_inputs``)."""
+        return self.reference("criticality_inputs")
 
     # -- construction ------------------------------------------------------
     @classmethod
@@ -100,10 +158,18 @@ class SupplyChain:
         blocs: names.Blocs | None = None,
         base_year: int = 2024,
         data_sha256: str = "",
+        facilities: pd.DataFrame | None = None,
+        export_controls: pd.DataFrame | None = None,
+        framework_commitments: pd.DataFrame | None = None,
+        parameters: pd.DataFrame | None = None,
+        criticality_inputs: pd.DataFrame | None = None,
     ) -> SupplyChain:
         """Build from tidy frames (the ``production`` frame needs at least
-        material, stage, country_iso3, year, quantity and unit). ``WLD`` rows are
-        reported world totals; ``OTH`` is an unattributed residual."""
+        material, stage, country_iso3, year, quantity and unit; its stages are
+        producing stages, not end use). ``WLD`` rows are reported world totals;
+        ``OTH`` is an unattributed residual. The reference tables (facilities,
+        export_controls, framework_commitments, parameters, criticality_inputs)
+        are the shipped ones where not given."""
         missing = [c for c in _PROD_COLS if c not in production.columns]
         if missing:
             raise UserError(f"production frame lacks column(s): {', '.join(missing)}")
@@ -114,8 +180,16 @@ class SupplyChain:
                 f"NaN quantity for {bad['material']} / {bad['stage']} / {bad['country_iso3']} / "
                 f"{bad['year']}: absence is not zero; drop the row if the value is unknown"
             )
-        prod["material"] = [names.material(m) for m in prod["material"]]
-        prod["stage"] = [names.stage(s) for s in prod["stage"]]
+        prod["material"] = _canonical(prod["material"], names.material)
+        prod["stage"] = _canonical(prod["stage"], names.stage)
+        end_use = prod[~prod["stage"].isin(names.PRODUCING_STAGES)]
+        if len(end_use):
+            bad = end_use.iloc[0]
+            raise UserError(
+                f"production row {bad['material']} / {bad['stage']} / {bad['country_iso3']} / {bad['year']}: "
+                f"{bad['stage']} is not a producing stage (use {', '.join(names.PRODUCING_STAGES)}; end-use "
+                "demand goes in demand)"
+            )
         prod["year"] = prod["year"].astype(int)
         prod["quantity"] = prod["quantity"].astype(float)
         for col, default in (("basis", ""), ("source", "user"), ("confidence", "user")):
@@ -130,8 +204,19 @@ class SupplyChain:
         gov = wgi_scaled(governance) if governance is not None else pd.Series(dtype=float, name="wgi_scaled")
         empty = pd.DataFrame()
         known = set(names.countries()) | set(prod["country_iso3"]) | set(gov.index)
+        given = {
+            "facilities": facilities,
+            "export_controls": export_controls,
+            "framework_commitments": framework_commitments,
+            "parameters": parameters,
+            "criticality_inputs": criticality_inputs,
+        }
+        tables = {k: v.copy() for k, v in given.items() if v is not None}
         if not data_sha256:
             data_sha256 = _frames_sha256(production, governance, trade, demand, capacity, inventory)
+            if tables:  # chains without their own reference tables keep their earlier hash
+                data_sha256 = _frames_sha256(production, governance, trade, demand, capacity, inventory,
+                                             *(given[k] for k in REFERENCE_TABLES))  # fmt: skip
         return cls(
             production=prod,
             world_totals=world,
@@ -144,6 +229,7 @@ class SupplyChain:
             base_year=base_year,
             known_countries=frozenset(known),
             data_sha256=data_sha256,
+            tables=tables,
         )
 
     @classmethod
@@ -153,7 +239,9 @@ class SupplyChain:
 
         if not isinstance(store, Store):
             raise TypeError("from_store expects a critmin.Store")
-        t = store.read_many(["production", "governance", "trade", "demand", "capacity", "inventory", "meta"])
+        t = store.read_many(
+            ["production", "governance", "trade", "demand", "capacity", "inventory", *REFERENCE_TABLES, "meta"]
+        )
         meta = dict(zip(t["meta"]["key"], t["meta"]["value"], strict=True))
         blocs = names.default_blocs()
         if blocs_file is not None:
@@ -168,6 +256,7 @@ class SupplyChain:
             blocs=blocs,
             base_year=int(meta.get("base_year", 2024)),
             data_sha256=meta.get("data_sha256", ""),
+            **{name: t[name] for name in REFERENCE_TABLES},
         )
 
     @property

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,21 +53,39 @@ def read_pack(name: str) -> pd.DataFrame:
 
 @dataclass
 class Params:
-    """Parameter lookup with wildcard fall-back (exact match beats ``*``)."""
+    """Parameter lookup with wildcard fall-back (exact match beats ``*``).
+
+    The frame is indexed once (a dict keyed by ``(parameter, material, stage, region)``, the
+    first row of a key winning, as a filter would find it); :meth:`get` tries the exact key and
+    then the wildcards in the order material, stage, region (so ``(m, s, *)`` beats ``(m, *, r)``,
+    which beats ``(*, s, r)``).
+
+    >>> p = Params(pd.DataFrame({"parameter": ["u", "u"], "material": ["*", "Dy"],
+    ...                          "stage": ["*", "*"], "region": ["*", "*"], "value": [0.85, 0.5]}))
+    >>> p.get("u", "Dy", "mine", "CHN"), p.get("u", "Nd", "mine", "CHN")
+    (0.5, 0.85)
+    """
 
     frame: pd.DataFrame
     used: set[tuple[str, str, str, str]] = field(default_factory=set)
+    _index: dict[tuple[str, str, str, str], float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        f = self.frame
+        index: dict[tuple[str, str, str, str], float] = {}
+        for key in zip(f["parameter"], f["material"], f["stage"], f["region"], f["value"], strict=True):
+            index.setdefault((str(key[0]), str(key[1]), str(key[2]), str(key[3])), float(key[4]))
+        self._index = index
 
     def get(self, parameter: str, material: str = "*", stage: str = "*", region: str = "*") -> float:
-        f = self.frame
-        f = f[f.parameter == parameter]
+        index = self._index
         for m in (material, "*"):
             for s in (stage, "*"):
                 for r in (region, "*"):
-                    hit = f[(f.material == m) & (f.stage == s) & (f.region == r)]
-                    if len(hit):
+                    hit = index.get((parameter, m, s, r))
+                    if hit is not None:
                         self.used.add((parameter, m, s, r))
-                        return float(hit.value.iloc[0])
+                        return hit
         raise UserError(
             f"missing parameter {parameter!r} for material={material}, stage={stage}, "
             f"region={region}; add it to parameters (critmin data import csv parameters FILE)"
@@ -623,8 +642,60 @@ def load_parameters() -> pd.DataFrame:
     return df
 
 
+#: shipped files stored as they are: table -> (file under data/, column renames)
+REFERENCE_FILES: dict[str, tuple[str, dict[str, str]]] = {
+    "facilities": (f"{PACK}/facilities.csv", {}),
+    "export_controls": (f"{PACK}/export_controls.csv", {"status_as_of_2025-11": "status"}),
+    "framework_commitments": (f"{PACK}/framework_commitments.csv", {}),
+    "criticality_inputs": ("criticality.csv", {}),
+}
+
+
+def reference_tables() -> dict[str, pd.DataFrame]:
+    """The shipped files that become store tables as they are (facilities, export controls,
+    framework commitments, criticality inputs), every cell as text; the store validates them
+    like any import.
+
+    >>> sorted(reference_tables())
+    ['criticality_inputs', 'export_controls', 'facilities', 'framework_commitments']
+    """
+    out = {}
+    for name, (rel, renames) in REFERENCE_FILES.items():
+        df = pd.read_csv(data_dir() / rel, dtype=str, keep_default_na=False)
+        out[name] = df.rename(columns=renames)
+    return out
+
+
+@cache
+def _shipped(name: str) -> pd.DataFrame:
+    from critmin.schema import TABLES
+    from critmin.validate import problems_error, validate_frame
+
+    raw = load_parameters() if name == "parameters" else reference_tables()[name]
+    t = TABLES[name]
+    typed, problems = validate_frame(raw, t)
+    if problems:
+        raise problems_error(f"shipped table {name}", problems)  # a packaging error, not user input
+    return typed.assign(layer="shipped").sort_values(list(t.key)).reset_index(drop=True)
+
+
+def shipped_table(name: str) -> pd.DataFrame:
+    """One of the tables built from the shipped files alone (``parameters``, ``facilities``,
+    ``export_controls``, ``framework_commitments``, ``criticality_inputs``), validated as the store
+    holds it (``layer = 'shipped'``): what a :class:`~critmin.chain.SupplyChain` made from frames
+    falls back on. A copy: callers may change it.
+
+    >>> shipped_table("facilities")[["facility", "layer"]].iloc[0].tolist()[1]
+    'shipped'
+    """
+    if name != "parameters" and name not in REFERENCE_FILES:
+        raise ValueError(f"{name} is not a table built from the shipped files alone")
+    return _shipped(name).copy()
+
+
 def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """Derive every model table from the pack and the parameters.
+    """Derive every model table from the pack and the parameters, and read the shipped reference
+    tables (facilities, export controls, framework commitments, criticality inputs).
 
     Parameters
     ----------
@@ -677,6 +748,7 @@ def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFra
         "governance": _governance_rows(),
         "trade": _trade_rows(),
         "parameters": prm.copy(),
+        **reference_tables(),
     }
     for t in tables.values():
         if "notes" in t.columns:

@@ -1,11 +1,17 @@
 """Table definitions, as data.
 
-Each store table is declared once here (columns with dtype, unit, required flag
+Every table the project stores is declared once here (columns with dtype, unit, required flag
 and description, plus the key columns). That one declaration drives:
 
-* validation of imported rows (:func:`critmin.validate.validate_frame`),
+* validation of imported, overriding and built rows (:func:`critmin.validate.validate_frame`),
 * ``CREATE TABLE`` in the DuckDB store (:func:`create_table_sql`),
+* the integrity check of a database file (:meth:`critmin.store.Store.verify`),
 * the schema documentation page (:func:`schema_markdown`, ``docs/schema.md``).
+
+Tables are of three kinds: ``data`` (built from the shipped files by ``critmin data build``,
+overridable with ``--overrides DIR/<table>.csv`` and importable; every row carries ``source``,
+``confidence``, ``notes`` and the store-managed ``layer``), ``meta`` (build metadata) and ``run``
+(written by runs, kept across rebuilds).
 
 Example
 -------
@@ -13,6 +19,10 @@ Example
 'see unit column'
 >>> "PRIMARY KEY" in create_table_sql(TABLES["governance"])
 True
+>>> TABLES["facilities"].kind, TABLES["facilities"].key
+('data', ('facility',))
+>>> TABLES["production"].column("layer").choices
+('shipped', 'overrides', 'import')
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ from dataclasses import dataclass, field
 from critmin.errors import UnknownNameError
 
 CONFIDENCE_LEVELS: tuple[str, ...] = ("read", "read-secondary", "derived", "assumption", "user")
+#: where a stored data row came from: the shipped files (and what critmin derives from them), the
+#: ``--overrides DIR`` of the last build, or a user import (kept across rebuilds)
+LAYERS: tuple[str, ...] = ("shipped", "overrides", "import")
 
 _DUCKDB_TYPES = {"str": "VARCHAR", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
 
@@ -31,8 +44,11 @@ class Column:
     """One column: name, dtype ('str'|'float'|'int'|'bool'), unit, required, description.
 
     ``choices`` restricts a string column to a closed set; ``check`` names a
-    registry lookup ('material', 'stage', 'country') done by the validator;
-    ``min``/``max`` bound numbers.
+    registry lookup ('material', 'stage', 'producing_stage', 'country', ...) done by
+    the validator; ``min``/``max`` bound numbers. ``blank`` marks a string column
+    where an empty cell is a value ("not applicable", stored as ``''`` so that it
+    can be part of a key). ``managed`` columns are set by the store, never read
+    from a user's file (a ``layer`` column in an imported file is ignored).
     """
 
     name: str
@@ -44,6 +60,8 @@ class Column:
     check: str = ""
     min: float | None = None
     max: float | None = None
+    blank: bool = False
+    managed: bool = False
 
 
 def _provenance() -> tuple[Column, ...]:
@@ -56,6 +74,14 @@ def _provenance() -> tuple[Column, ...]:
             choices=CONFIDENCE_LEVELS,
         ),
         Column("notes", "str", required=False, description="formula for derived rows, reason for assumptions"),
+        Column(
+            "layer",
+            "str",
+            description="shipped | overrides | import: where the row came from (set by the store; imports "
+            "survive rebuilds)",
+            choices=LAYERS,
+            managed=True,
+        ),
     )  # fmt: skip
 
 
@@ -71,6 +97,9 @@ class Table:
     #: "data" (built from the shipped data, importable), "meta" (build metadata) or "run" (written by
     #: runs and Monte Carlo runs; kept across rebuilds, never imported)
     kind: str = "data"
+    #: an extra row check done by :func:`critmin.validate.validate_frame` ("criticality": the
+    #: per-parameter rules of :data:`CRITICALITY_PARAMETERS`)
+    row_check: str = ""
     all_columns: tuple[Column, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +132,12 @@ TABLES: dict[str, Table] = {
                     description="material id (rare_earths, Nd, Dy, Ga, ...)",
                     check="material",
                 ),
-                Column("stage", "str", description="mine | separation | metal | magnet", check="stage"),
+                Column(
+                    "stage",
+                    "str",
+                    description="mine | separation | metal | magnet (a producing stage; not end_use)",
+                    check="producing_stage",
+                ),
                 Column(
                     "country_iso3",
                     "str",
@@ -131,7 +165,7 @@ TABLES: dict[str, Table] = {
             "Annual capacity by material, stage and country in the base year (t/yr).",
             (
                 Column("material", "str", check="material"),
-                Column("stage", "str", check="stage"),
+                Column("stage", "str", description="a producing stage (not end_use)", check="producing_stage"),
                 Column("country_iso3", "str", check="country"),
                 Column("year", "int", "year", min=1900, max=2100),
                 Column("capacity_t_per_yr", "float", "t/yr", min=0),
@@ -193,7 +227,7 @@ TABLES: dict[str, Table] = {
             "Bilateral trade flows (tonnes) used for import reliance.",
             (
                 Column("material", "str", check="material"),
-                Column("stage", "str", check="stage"),
+                Column("stage", "str", description="a producing stage (not end_use)", check="producing_stage"),
                 Column("exporter_iso3", "str", check="country"),
                 Column(
                     "importer_iso3",
@@ -224,6 +258,106 @@ TABLES: dict[str, Table] = {
                 Column("unit", "str"),
             ),
             ("parameter", "material", "stage", "region"),
+        ),
+        Table(
+            "facilities",
+            "Mines, separation plants, metal and magnet works: operating, under construction and "
+            "planned (the pack's facilities.csv). Scenarios name them by id (`critmin scenarios "
+            "facilities`): the name in lower case with every run of other characters replaced by '-'.",
+            (
+                Column("facility", "str", description="facility name (its id is derived from it)"),
+                Column("operator", "str", required=False),
+                Column("country_iso3", "str", description="where the facility is", check="country"),
+                Column("country", "str", required=False, description="country name"),
+                Column("location", "str", required=False),
+                Column(
+                    "stage",
+                    "str",
+                    description="stage as the source states it (mine, separation, metal, magnet, or a "
+                    "combination such as 'separation+metal')",
+                ),
+                Column("product", "str", required=False),
+                Column("capacity", "float", "see unit column", required=False, min=0),
+                Column(
+                    "unit",
+                    "str",
+                    required=False,
+                    description="unit of capacity (t/yr NdFeB, t/yr NdPr oxide, t/yr NdPr-equivalent, ...)",
+                ),
+                Column("capacity_basis", "str", required=False, description="what the capacity figure is"),
+                Column(
+                    "status",
+                    "str",
+                    description="operating, operating (ramping), construction, planned, ... (operating "
+                    "facilities share a country's capacity in facility outages)",
+                ),
+                Column("start_year", "int", "year", required=False, min=1900, max=2100),
+                Column("public_support", "str", required=False),
+            ),
+            ("facility",),
+        ),
+        Table(
+            "export_controls",
+            "Export-control events (the pack's export_controls.csv): the basis of the criticality "
+            "methods' trade-restriction factors.",
+            (
+                Column("event_id", "str"),
+                Column("date_announced", "str", "YYYY-MM[-DD]", required=False),
+                Column("date_effective", "str", "YYYY-MM[-DD]", required=False),
+                Column("date_end", "str", "YYYY-MM[-DD]", required=False),
+                Column("country", "str", description="restricting country ISO3 codes, separated by ';'"),
+                Column("instrument", "str", required=False),
+                Column("items", "str", required=False),
+                Column(
+                    "minerals",
+                    "str",
+                    description="minerals covered, separated by ';' (e.g. 'rare_earths (Sm,Gd,Tb,Dy)')",
+                ),
+                Column("supply_chain_stage", "str", required=False),
+                Column("measure", "str", description="export licensing, ban, quota, technology export ban, ..."),
+                Column("target", "str", description="'all' or ISO3 codes of the targeted countries"),
+                Column(
+                    "status",
+                    "str",
+                    description="'in force', 'suspended ...', 'historical', ... (the pack's status_as_of_2025-11)",
+                ),
+            ),
+            ("event_id",),
+        ),
+        Table(
+            "framework_commitments",
+            "Commitments of the October 2025 critical-minerals frameworks and related measures, with "
+            "due dates and the evidence of progress (the pack's framework_commitments.csv).",
+            (
+                Column("commitment_id", "str"),
+                Column("instrument", "str"),
+                Column("signed", "str", "YYYY-MM-DD", required=False),
+                Column("parties", "str", description="ISO3 codes separated by ';'"),
+                Column("commitment", "str"),
+                Column("due", "str", "YYYY-MM-DD", required=False),
+                Column("due_rule", "str", required=False),
+                Column("owner", "str", required=False),
+                Column("status_evidence", "str", required=False),
+            ),
+            ("commitment_id",),
+        ),
+        Table(
+            "criticality_inputs",
+            "Inputs of the criticality methods that are not elsewhere in the store (the shipped "
+            "data/criticality.csv): one row per parameter and key; '*' matches anything, a blank key "
+            "column is 'not applicable'. `critmin criticality --inputs FILE` overrides rows per run.",
+            (
+                Column("parameter", "str", description="one of the parameters in docs/criticality.md"),
+                Column("perspective", "str", description="EU, a country, a bloc, or *", blank=True),
+                Column("material", "str", description="material id or *", blank=True),
+                Column("stage", "str", description="stage or *", blank=True),
+                Column("sector", "str", description="end-use sector or *", blank=True),
+                Column("country", "str", description="ISO3 or *", blank=True),
+                Column("value", "float", "see unit column"),
+                Column("unit", "str", blank=True),
+            ),
+            ("parameter", "perspective", "material", "stage", "sector", "country"),
+            row_check="criticality",
         ),
         Table(
             "meta",
@@ -336,7 +470,7 @@ def create_table_sql(t: Table, if_not_exists: bool = False) -> str:
     """``CREATE TABLE`` statement for a table definition."""
     cols = []
     for c in t.all_columns:
-        null = " NOT NULL" if c.required else ""
+        null = " NOT NULL" if c.required or c.blank else ""
         cols.append(f'"{c.name}" {_DUCKDB_TYPES[c.dtype]}{null}')
     keys = ", ".join(f'"{k}"' for k in t.key)
     exists = "IF NOT EXISTS " if if_not_exists else ""
@@ -350,15 +484,67 @@ def schema_markdown() -> str:
         "",
         "Generated from `src/critmin/schema.py` (`critmin data schema`). Do not edit by hand.",
         "",
+        "Data tables are built by `critmin data build` from the shipped files, overridable with "
+        "`--overrides DIR/<table>.csv` and importable (`critmin data import csv TABLE FILE`). Every data "
+        "row has a `source`, a `confidence` and a `layer`: `shipped`, `overrides` (the last build's "
+        "overrides) or `import` (the user layer: kept across rebuilds until `critmin data build "
+        "--discard-imports`). Run tables are written by runs and kept across rebuilds.",
+        "",
     ]
     for t in TABLES.values():
-        lines += [f"## `{t.name}`", "", t.description, "", f"Key: {', '.join(t.key)}", ""]
+        kind = {"data": "data table", "meta": "build metadata", "run": "run table"}[t.kind]
+        lines += [f"## `{t.name}`", "", t.description, "", f"Kind: {kind}. Key: {', '.join(t.key)}", ""]
         lines += ["| column | type | unit | required | description |", "|---|---|---|---|---|"]
         for c in t.all_columns:
             desc = c.description
             if c.choices and c.name != "confidence":
                 desc = (desc + "; " if desc else "") + "one of " + ", ".join(c.choices)
-            req = "yes" if c.required else "no"
+            req = "blank = n/a" if c.blank else ("yes" if c.required else "no")
+            if c.managed:
+                req = "set by the store"
             lines.append(f"| `{c.name}` | {c.dtype} | {c.unit} | {req} | {desc} |")
         lines.append("")
+        if t.row_check == "criticality":
+            lines += ["Parameters, the key columns each uses (the others blank) and the values allowed:", ""]
+            lines += ["| parameter | key columns | value range |", "|---|---|---|"]
+            for name, (keys, (lo, hi)) in CRITICALITY_PARAMETERS.items():
+                item = f" (one row per {CRITICALITY_ITEM[name]})" if name in CRITICALITY_ITEM else ""
+                lines.append(f"| `{name}` | {', '.join(keys) or '(none)'}{item} | [{lo:g}, {hi:g}] |")
+            lines.append("")
     return "\n".join(lines)
+
+
+#: criticality_inputs: parameter -> (key columns it uses, allowed value range). A key column a
+#: parameter does not use is blank in the store.
+CRITICALITY_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] = {
+    "eol_rir": (("material",), (0.0, 1.0)),
+    "si_sr": (("material",), (0.0, 1.0)),
+    "si_ei": (("material",), (0.0, 1.0)),
+    "value_added": (("sector",), (0.0, float("inf"))),
+    "sector_share": (("material", "sector"), (0.0, 1.0)),
+    "import_reliance": (("perspective", "material", "stage"), (-float("inf"), 1.0)),
+    "sourcing_share": (("perspective", "material", "stage", "country"), (0.0, 1.0)),
+    "wgi_scaled": (("country",), (0.0, 10.0)),
+    "trade_factor": (("perspective", "material", "country"), (0.0, 10.0)),
+    "agreement_partner": (("perspective", "country"), (0.0, 1.0)),
+    "agreement_factor": ((), (0.0, 10.0)),
+    "restriction_factor": ((), (0.0, 10.0)),
+    "ban_factor": ((), (0.0, 10.0)),
+    "cost_share": (("material",), (0.0, 1.0)),
+    "margin": (("material",), (1e-9, 1.0)),
+    "sr_threshold": ((), (0.0, float("inf"))),
+    "ei_threshold": ((), (0.0, float("inf"))),
+    "usgs_threshold": ((), (0.0, float("inf"))),
+    "ensemble_threshold": ((), (0.0, 1.0)),
+}
+#: criticality parameters that list items (several rows per key): the column naming the item (it may
+#: not be ``*``)
+CRITICALITY_ITEM: dict[str, str] = {
+    "sourcing_share": "country",
+    "sector_share": "sector",
+    "trade_factor": "country",
+    "agreement_partner": "country",
+    "wgi_scaled": "country",
+}
+#: the key columns of criticality_inputs besides ``parameter``
+CRITICALITY_KEYS: tuple[str, ...] = ("perspective", "material", "stage", "sector", "country")

@@ -24,14 +24,17 @@ Example
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
+from pathlib import Path
 from typing import IO
 
 import pandas as pd
 
 from critmin import names
 from critmin.errors import DataValidationError, RowProblem, UnknownNameError, UserError, suggest
+from critmin.validate import problems_error
 
 USGS_COUNTRY_ALIASES = {
     "burma": "MMR",
@@ -121,6 +124,41 @@ def _number(text: str) -> float | None:
     return float(t)
 
 
+def read_usgs_mcs(path: str | Path) -> tuple[pd.DataFrame, Counter[str]]:
+    """Read a USGS MCS CSV file (UTF-8, with or without a byte-order mark, or Windows-1252) into
+    ``production`` rows (:func:`parse_usgs_mcs`). A missing file, a folder, an unreadable, binary or
+    undecodable file is a one-line :class:`UserError` naming it; rows for none of critmin's
+    materials too.
+
+    >>> import tempfile, os
+    >>> read_usgs_mcs(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: ...: is a folder, not a CSV file
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: file not found")
+    if p.is_dir():
+        raise UserError(f"{p}: is a folder, not a CSV file")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+    if b"\x00" in data[:65536]:
+        raise UserError(f"{p}: a binary file, not a CSV (text) file")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        rows, skipped = parse_usgs_mcs(io.StringIO(text), str(p))
+        if rows.empty:
+            raise UserError(f"{p}: no rows for critmin's materials (skipped {sum(skipped.values())} rows)")
+        return rows, skipped
+    raise UserError(f"{p}: not UTF-8 or Windows-1252 text (a binary file?); save the CSV as UTF-8")
+
+
 def parse_usgs_mcs(src: str | IO[str], origin: str) -> tuple[pd.DataFrame, Counter[str]]:
     """Parse a USGS MCS CSV into ``production`` rows (all cells as text).
 
@@ -129,8 +167,8 @@ def parse_usgs_mcs(src: str | IO[str], origin: str) -> tuple[pd.DataFrame, Count
     """
     try:
         df = pd.read_csv(src, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{origin}: not a readable CSV: {str(exc).strip()}") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{origin}: not a readable CSV: {str(exc).strip().splitlines()[0]}") from exc
     df.columns = [re.sub(r"\s+", "", c.replace("\ufeff", "")) for c in df.columns]
     if {"COMMODITY", "COUNTRY", "TYPE", "UNIT_MEAS"} <= set(df.columns):
         return _parse_world(df, origin)
@@ -220,7 +258,7 @@ def _parse_world(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, Counter[s
             _emit(rows, problems, line, material, country, rec["TYPE"], rec["UNIT_MEAS"], year,
                   rec[col], col, src, rec.get("PROD_NOTES", ""))  # fmt: skip
     if problems:
-        raise DataValidationError(origin, problems)
+        raise problems_error(origin, problems)
     return pd.DataFrame(rows), skipped
 
 
@@ -247,5 +285,5 @@ def _parse_long(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, Counter[st
         _emit(rows, problems, line, material, country, rec.get("Statistics_detail", "mine"), rec["Unit"],
               int(year_txt), rec["Value"], "Value", src, rec.get("Notes", ""))  # fmt: skip
     if problems:
-        raise DataValidationError(origin, problems)
+        raise problems_error(origin, problems)
     return pd.DataFrame(rows), skipped

@@ -57,7 +57,7 @@ def assess(
             f"unknown method {method!r}"
             + (f" (did you mean {hint[0]!r}?)" if hint else f" (valid: {', '.join(METHODS)})")
         )
-    inputs = inputs or Inputs.defaults()
+    inputs = inputs or Inputs.defaults(chain)
     persp = perspective(chain, perspective_name or DEFAULT_PERSPECTIVE[method])
     mats = [chain.material(m) for m in materials] if materials else None
     rows: list[dict[str, Any]] = []
@@ -110,9 +110,11 @@ def assess(
     return rows, skipped
 
 
-def load_inputs(files: Sequence[Path] | None, use_defaults: bool = True) -> Inputs:
-    """Defaults plus user files (see :mod:`critmin.criticality.inputs`)."""
-    return Inputs.load(list(files or []), use_defaults=use_defaults)
+def load_inputs(files: Sequence[Path] | None, use_defaults: bool = True, chain: SupplyChain | None = None) -> Inputs:
+    """Defaults (the ``criticality_inputs`` table of ``chain``: the store's, with the user's overrides
+    and imports; the shipped file where no chain is given) plus user files (see
+    :mod:`critmin.criticality.inputs`)."""
+    return Inputs.load(list(files or []), use_defaults=use_defaults, chain=chain)
 
 
 def material_order(rows: list[dict[str, Any]]) -> list[str]:

@@ -1,11 +1,13 @@
-"""Criticality inputs: one long table of parameters, shipped defaults plus user files.
+"""Criticality inputs: one long table of parameters, defaults plus user files.
 
 Every row has ``parameter, perspective, material, stage, sector, country, value, unit, source,
 confidence, notes``; the key columns a parameter uses are listed in :data:`PARAMETERS` (``*``
-matches anything, a blank key column is "not applicable"). The defaults live in
-``src/critmin/data/criticality.csv``; a user file in the same layout overrides a default row with
-the same key, and a more specific row (a named material) wins over a wildcard. A bad user file is
-refused whole, every problem listed with its line and column.
+matches anything, a blank key column is "not applicable"). The defaults are the store table
+``criticality_inputs`` of a chain (built from ``src/critmin/data/criticality.csv``, with the
+user's overrides and imports), or that shipped file where no chain is given; a user file in the
+same layout (``--inputs``) overrides a default row with the same key, and a more specific row (a
+named material) wins over a wildcard. A bad user file is refused whole, every problem listed with
+its line and column. The table and its per-parameter rules are declared in :mod:`critmin.schema`.
 
 Example
 -------
@@ -21,16 +23,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from critmin import names
 from critmin.errors import DataValidationError, RowProblem, UserError, suggest
+from critmin.schema import CRITICALITY_ITEM, CRITICALITY_KEYS, CRITICALITY_PARAMETERS
+from critmin.validate import canonical_criticality_rows, criticality_row_problems
+
+if TYPE_CHECKING:
+    from critmin.chain import SupplyChain
 
 COLUMNS = ("parameter", "perspective", "material", "stage", "sector", "country", "value", "unit", "source",
            "confidence", "notes")  # fmt: skip
-KEYS = ("perspective", "material", "stage", "sector", "country")
+KEYS = CRITICALITY_KEYS
 
 
 class MissingInput(UserError):
@@ -39,36 +45,10 @@ class MissingInput(UserError):
 
 #: for parameters that list items (several rows per key), the column naming the item: it may not
 #: be ``*``
-ITEM: dict[str, str] = {
-    "sourcing_share": "country",
-    "sector_share": "sector",
-    "trade_factor": "country",
-    "agreement_partner": "country",
-    "wgi_scaled": "country",
-}
+ITEM: dict[str, str] = CRITICALITY_ITEM
 
 #: parameter -> (key columns it uses, allowed value range)
-PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] = {
-    "eol_rir": (("material",), (0.0, 1.0)),
-    "si_sr": (("material",), (0.0, 1.0)),
-    "si_ei": (("material",), (0.0, 1.0)),
-    "value_added": (("sector",), (0.0, float("inf"))),
-    "sector_share": (("material", "sector"), (0.0, 1.0)),
-    "import_reliance": (("perspective", "material", "stage"), (-float("inf"), 1.0)),
-    "sourcing_share": (("perspective", "material", "stage", "country"), (0.0, 1.0)),
-    "wgi_scaled": (("country",), (0.0, 10.0)),
-    "trade_factor": (("perspective", "material", "country"), (0.0, 10.0)),
-    "agreement_partner": (("perspective", "country"), (0.0, 1.0)),
-    "agreement_factor": ((), (0.0, 10.0)),
-    "restriction_factor": ((), (0.0, 10.0)),
-    "ban_factor": ((), (0.0, 10.0)),
-    "cost_share": (("material",), (0.0, 1.0)),
-    "margin": (("material",), (1e-9, 1.0)),
-    "sr_threshold": ((), (0.0, float("inf"))),
-    "ei_threshold": ((), (0.0, float("inf"))),
-    "usgs_threshold": ((), (0.0, float("inf"))),
-    "ensemble_threshold": ((), (0.0, 1.0)),
-}
+PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] = CRITICALITY_PARAMETERS
 
 
 @dataclass(frozen=True)
@@ -78,17 +58,42 @@ class Inputs:
     table: pd.DataFrame
 
     @classmethod
-    def defaults(cls) -> Inputs:
-        """The shipped defaults (``src/critmin/data/criticality.csv``)."""
-        path = resources.files("critmin") / "data" / "criticality.csv"
-        with resources.as_file(path) as p:
-            return cls(_read(Path(p), origin="default"))
+    def defaults(cls, chain: SupplyChain | None = None) -> Inputs:
+        """The defaults: the ``criticality_inputs`` table of ``chain`` (the store's, with the
+        user's overrides and imports; rows of the ``shipped`` layer have origin ``default``, the
+        others their layer's name), else the shipped ``src/critmin/data/criticality.csv``."""
+        if chain is None:
+            path = resources.files("critmin") / "data" / "criticality.csv"
+            with resources.as_file(path) as p:
+                return cls(_read(Path(p), origin="default"))
+        return cls.from_table(chain.criticality_inputs)
 
     @classmethod
-    def load(cls, files: list[Path] | None = None, use_defaults: bool = True) -> Inputs:
-        """Defaults (unless ``use_defaults`` is False) overridden by each file in turn."""
+    def from_table(cls, frame: pd.DataFrame) -> Inputs:
+        """Inputs from rows of the store table ``criticality_inputs`` (validated, canonical);
+        shipped rows come first, then overrides, then imports, so that later layers win ties."""
+        t = frame.copy()
+        if "layer" not in t.columns:
+            t["layer"] = "shipped"
+        rank = {"shipped": 0, "overrides": 1, "import": 2}
+        t = t.assign(_rank=t["layer"].map(rank).fillna(3)).sort_values("_rank", kind="stable")
+        out = pd.DataFrame({c: t[c].to_numpy() for c in COLUMNS})
+        for c in COLUMNS:
+            if c != "value":
+                out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+        out["value"] = out["value"].astype(float)
+        out["origin"] = ["default" if x == "shipped" else str(x) for x in t["layer"]]
+        out["line"] = range(2, len(out) + 2)
+        return cls(out)
+
+    @classmethod
+    def load(
+        cls, files: list[Path] | None = None, use_defaults: bool = True, chain: SupplyChain | None = None
+    ) -> Inputs:
+        """Defaults (of ``chain``, see :meth:`defaults`; unless ``use_defaults`` is False)
+        overridden by each file in turn."""
         empty = pd.DataFrame(columns=[*COLUMNS, "origin", "line"])
-        table = cls.defaults().table if use_defaults else empty
+        table = cls.defaults(chain).table if use_defaults else empty
         for f in files or []:
             user = _read(Path(f), origin=str(f))
             key = ["parameter", *KEYS]
@@ -160,12 +165,11 @@ def cite(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _read(path: Path, origin: str) -> pd.DataFrame:
     """Read and validate one parameter file; every problem is reported, nothing is half-loaded."""
+    from critmin.store import read_csv_strict
+
     if not path.exists():
         raise UserError(f"{path}: no such file")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a readable CSV file ({exc})") from exc
+    raw = read_csv_strict(path)
     problems: list[RowProblem] = []
     missing = [c for c in ("parameter", "value") if c not in raw.columns]
     if missing:
@@ -185,69 +189,13 @@ def _read(path: Path, origin: str) -> pd.DataFrame:
         raw["confidence"] = raw["confidence"].where(raw["confidence"] != "", "user")
     for i, r in enumerate(raw.itertuples(index=False)):
         line = i + 2
-        problems.extend(_check_row(r._asdict(), line))
+        problems.extend(criticality_row_problems(r._asdict(), line))
         if r.source == "" or r.confidence == "":
             problems.append(RowProblem(line, "source" if r.source == "" else "confidence", "", "empty"))
     if problems:
         raise DataValidationError(str(path), problems)
-    for col in ("material", "stage", "country", "perspective"):
-        raw[col] = [_canon(col, v) for v in raw[col]]
-    for i, p in enumerate(raw["parameter"]):
-        for k in KEYS:
-            if k not in PARAMETERS[p][0]:
-                raw.loc[raw.index[i], k] = ""  # not used by this parameter: one key per row
+    raw = canonical_criticality_rows(raw)
     raw["value"] = raw["value"].astype(float)
     raw["origin"] = origin
     raw["line"] = range(2, len(raw) + 2)
     return raw
-
-
-def _canon(col: str, v: str) -> str:
-    if v in ("", "*"):
-        return v
-    if col == "material":
-        return names.material(v)
-    if col == "stage":
-        return names.stage(v)
-    v = v.strip()
-    if col == "perspective" and v.upper() != "EU" and len(v) > 3:
-        return v.lower()  # a bloc name (framework, allies, ...)
-    return v.upper()  # a country code, or EU
-
-
-def _check_row(r: dict[str, str], line: int) -> list[RowProblem]:
-    out: list[RowProblem] = []
-    p = r["parameter"].strip()
-    if p not in PARAMETERS:
-        hint = suggest(p, PARAMETERS)
-        return [RowProblem(line, "parameter", p, "unknown parameter", f"did you mean {hint[0]!r}?" if hint else "")]
-    keys, (lo, hi) = PARAMETERS[p]
-    for k in keys:
-        if r[k].strip() == "":
-            out.append(RowProblem(line, k, "", f"{p} needs a {k} ('*' for any)"))
-    for k in KEYS:
-        if k not in keys and r[k].strip() not in ("", "*"):
-            out.append(RowProblem(line, k, r[k], f"{p} does not use {k}", "leave it blank"))
-    item = ITEM.get(p)
-    if item is not None and r[item].strip() == "*":
-        out.append(RowProblem(line, item, "*", f"{p} lists one {item} per row: name it"))
-    country = r["country"].strip().upper()
-    if country not in ("", "*") and country not in names.countries():
-        hint = suggest(country, names.countries())
-        out.append(RowProblem(line, "country", r["country"], "unknown country code (ISO3)",
-                              f"did you mean {hint[0]!r}?" if hint else ""))  # fmt: skip
-    try:
-        if r["material"] not in ("", "*"):
-            names.material(r["material"])
-        if r["stage"] not in ("", "*"):
-            names.stage(r["stage"])
-    except UserError as exc:
-        col = "material" if "material" in str(exc) else "stage"
-        out.append(RowProblem(line, col, r[col], str(exc)))
-    try:
-        v = float(r["value"])
-    except ValueError:
-        return [*out, RowProblem(line, "value", r["value"], "not a number")]
-    if not lo <= v <= hi or v != v:
-        out.append(RowProblem(line, "value", r["value"], f"{p} must lie in [{lo:g}, {hi:g}]"))
-    return out

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -113,13 +111,24 @@ def wgi_of(
     return out
 
 
-@lru_cache(maxsize=1)
-def export_controls() -> pd.DataFrame:
-    """The shipped copy of the pack's ``export_controls.csv``."""
-    path = resources.files("critmin") / "data" / "pack" / "export_controls.csv"
-    with resources.as_file(path) as p:
-        ec = pd.read_csv(p, dtype=str, keep_default_na=False)
-    return ec.rename(columns={c: "status" for c in ec.columns if c.startswith("status")})
+def export_controls(chain: SupplyChain | None = None) -> pd.DataFrame:
+    """The export-control events of ``chain`` (store table ``export_controls``: the pack's
+    ``export_controls.csv`` with the user's overrides and imports), the shipped ones where no
+    chain is given; text cells, '' where blank.
+
+    >>> ec = export_controls()
+    >>> ec.loc[ec["event_id"] == "CN-2023-023", "status"].item()
+    'in force'
+    """
+    if chain is None:
+        from critmin.dataset import shipped_table
+
+        ec = shipped_table("export_controls")
+    else:
+        ec = chain.export_controls
+    text = [c for c in ec.columns if not pd.api.types.is_numeric_dtype(ec[c])]
+    ec[text] = ec[text].astype(object).where(ec[text].notna(), "")
+    return ec
 
 
 _TOKEN = re.compile(r"([a-z_ ]+?)\s*(?:\(([^)]*)\))?$")
@@ -151,8 +160,11 @@ def _covered(minerals: str) -> set[str]:
     return out
 
 
-def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str, tuple[float, str]]:
-    """Exporters' ``t`` for ``material`` seen from ``persp`` with its basis.
+def trade_factors(
+    inputs: Inputs, persp: Perspective, material: str, chain: SupplyChain | None = None
+) -> dict[str, tuple[float, str]]:
+    """Exporters' ``t`` for ``material`` seen from ``persp`` with its basis, from the export
+    controls of ``chain`` (the shipped ones where no chain is given).
 
     Rule (documented in ``docs/criticality.md``): an event whose status begins "in force" and whose
     measure is an export licence, quota or tax gives its country ``restriction_factor``; a ban or
@@ -160,7 +172,7 @@ def trade_factors(inputs: Inputs, persp: Perspective, material: str) -> dict[str
     technology-only bans, suspensions and agreements give nothing. The largest factor wins; user
     ``trade_factor`` rows override.
     """
-    ec = export_controls()
+    ec = export_controls(chain)
     restriction = float(inputs.require("restriction_factor", material)["value"])
     ban = float(inputs.require("ban_factor", material)["value"])
     out: dict[str, tuple[float, str]] = {}

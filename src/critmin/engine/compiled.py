@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from critmin.engine.network import Network, region_of
 from critmin.errors import UnknownNameError, UserError
 from critmin.names import SECTORS
 from critmin.scenario import Project, Scenario, expand_targets, month_index
+
+if TYPE_CHECKING:
+    from critmin.chain import SupplyChain
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -112,26 +116,43 @@ def facility_id(name: str) -> str:
     return _SLUG.sub("-", name.lower()).strip("-")
 
 
-def facilities() -> pd.DataFrame:
-    """The data's facility list with an ``fid`` column (the ids scenarios use)."""
-    from critmin.dataset import read_pack
+def facilities(chain: SupplyChain | None = None) -> pd.DataFrame:
+    """The facility list of ``chain`` (store table ``facilities``: the shipped list with the
+    user's overrides and imports; the shipped list where no chain is given) with an ``fid``
+    column (the ids scenarios use).
 
-    fac = read_pack("facilities")
+    >>> fac = facilities()
+    >>> "lynas-malaysia-lamp-light-re-separation" in set(fac["fid"])
+    True
+    """
+    if chain is None:
+        from critmin.dataset import shipped_table
+
+        fac = shipped_table("facilities")
+    else:
+        fac = chain.facilities
     return fac.assign(fid=[facility_id(str(n)) for n in fac["facility"]])
 
 
-def _facility(facility: str) -> tuple[pd.DataFrame, pd.Series]:
+def _facility(facility: str, chain: SupplyChain | None = None) -> tuple[pd.DataFrame, pd.Series]:
     """The facility list and the row of ``facility``; "did you mean" if unknown."""
-    fac = facilities()
+    fac = facilities(chain)
     hit = fac[fac["fid"] == facility]
     if hit.empty:
         raise UnknownNameError("facility", facility, fac["fid"])
     return fac, hit.iloc[0]
 
 
-def facility_share(facility: str) -> tuple[str, str, float, str]:
-    """(country, stage, share of the country's listed operating capacity at that stage, note)."""
-    fac, row = _facility(facility)
+def _capacity(row: pd.Series) -> float:
+    """A facility's capacity, NaN where the list has none."""
+    value = row["capacity"]
+    return float("nan") if value is None or pd.isna(value) else float(value)
+
+
+def facility_share(facility: str, chain: SupplyChain | None = None) -> tuple[str, str, float, str]:
+    """(country, stage, share of the country's listed operating capacity at that stage, note), from
+    the facility list of ``chain`` (the shipped list where none is given)."""
+    fac, row = _facility(facility, chain)
     try:
         stage = names.stage(str(row["stage"]))
     except UnknownNameError:
@@ -142,25 +163,28 @@ def facility_share(facility: str) -> tuple[str, str, float, str]:
         & (fac["unit"] == row["unit"])
         & (fac["status"].astype(str).str.startswith("operating"))
     ]
-    total = float(peers["capacity"].astype(float).sum())
-    share = float(row["capacity"]) / total if total > 0 else 1.0
+    total = float(pd.to_numeric(peers["capacity"], errors="coerce").sum())
+    cap = _capacity(row)
+    share = cap / total if total > 0 else 1.0
     note = (
-        f"facility {facility}: {float(row['capacity']):,.0f} {row['unit']} of {total:,.0f} listed operating "
+        f"facility {facility}: {cap:,.0f} {row['unit']} of {total:,.0f} listed operating "
         f"in {row['country_iso3']} at {stage} (share {share:.3f})"
     )
     return str(row["country_iso3"]), stage, min(share, 1.0), note
 
 
-def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
+def resolve_project(p: Project, chain: SupplyChain | None = None) -> tuple[str, str, dict[str, float], str, str]:
     """(region, stage, t/yr by material, start month, note) of a project, from the facility list
     where it names a facility. NdPr capacities split 75:25 (``nd_share_of_ndpr``); NdFeB magnet
-    capacities become element content through ``magnet_content`` (both in assumptions.csv)."""
+    capacities become element content through ``magnet_content``. Facilities and parameters are
+    the chain's (the store's, with the user's overrides and imports), the shipped ones where no
+    chain is given."""
     if p.facility is None:
         assert p.region is not None and p.stage is not None and p.start is not None
         return p.region, p.stage, p.capacities(), p.start, ""
-    from critmin.dataset import Params, load_parameters
+    from critmin.dataset import Params, shipped_table
 
-    _, row = _facility(p.facility)
+    _, row = _facility(p.facility, chain)
     region = p.region or str(row["country_iso3"])
     stage = p.stage
     if stage is None:
@@ -171,8 +195,8 @@ def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
         stage = found[-1]
     start = p.start
     if start is None:
-        year = str(row["start_year"]).strip()
-        if not year or year == "nan":
+        year = row["start_year"]
+        if year is None or pd.isna(year) or not str(year).strip():
             raise UserError(f'facility {p.facility!r} has no start year in the data; give start = "YYYY-MM"')
         start = f"{int(float(year))}-01"
     if p.capacity_t_per_yr is not None:
@@ -180,11 +204,11 @@ def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
         if not caps:
             raise UserError(f"project with facility {p.facility!r}: give materials for capacity_t_per_yr")
         return region, stage, caps, start, f"facility {p.facility} at {stage} in {region}"
-    unit = str(row["unit"])
-    cap = float(row["capacity"]) if str(row["capacity"]).strip() not in ("", "nan") else float("nan")
+    unit = "" if row["unit"] is None or pd.isna(row["unit"]) else str(row["unit"])
+    cap = _capacity(row)
     if np.isnan(cap):
         raise UserError(f"facility {p.facility!r} has no capacity in the data; give capacity_t_per_yr")
-    prm = Params(load_parameters())
+    prm = Params(chain.parameters if chain is not None else shipped_table("parameters"))
     if "NdPr" in unit:
         caps = {m: cap * prm.get(f"{m.lower()}_share_of_ndpr", m) for m in ("Nd", "Pr")}
         why = f"{cap:,.0f} {unit} split Nd:Pr by nd_share_of_ndpr / pr_share_of_ndpr"
@@ -202,8 +226,12 @@ def resolve_project(p: Project) -> tuple[str, str, dict[str, float], str, str]:
     return region, stage, caps, start, note
 
 
-def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None = None) -> CompiledScenario:
-    """Compile one scenario (batch of one) onto ``net``."""
+def compile_scenario(
+    scenario: Scenario, net: Network, blocs: names.Blocs | None = None, chain: SupplyChain | None = None
+) -> CompiledScenario:
+    """Compile one scenario (batch of one) onto ``net``. Facility outages and projects are sized
+    from the facility list and parameters of ``chain`` (the chain ``net`` was built from; the
+    shipped ones where none is given)."""
     blocs = blocs or names.default_blocs()
     regions = net.regions
     R = len(regions)
@@ -275,7 +303,7 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
     outages = []
     for i, o in enumerate(scenario.outage):
         if o.facility is not None:
-            country, stage, share, note = facility_share(o.facility)
+            country, stage, share, note = facility_share(o.facility, chain)
             notes.append(f"outage[{i}]: {note}")
             reg, stages, size = region_of(country, regions), [stage], o.capacity_lost * share
         else:
@@ -320,7 +348,7 @@ def compile_scenario(scenario: Scenario, net: Network, blocs: names.Blocs | None
 
     projects = []
     for i, p in enumerate(scenario.project):
-        region, stage, caps, start, why = resolve_project(p)
+        region, stage, caps, start, why = resolve_project(p, chain)
         if why:
             notes.append(f"project[{i}]: {why}")
         if month_index(start) < first:
