@@ -383,3 +383,51 @@ def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
     assert code == 0, err
     short = {r["region"] for r in json.loads(out)["summary"] if r["material"] == "Ga" and r["shortfall_t"] > 0}
     assert "USA" in short and "CHN" not in short
+
+
+def test_imports_survive_rebuild_and_show_as_user_layer(capsys, db, tmp_path):
+    rows = tmp_path / "prod.csv"
+    rows.write_text(
+        "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes\n"
+        "Dy,mine,LAO,2024,12,t,content,my survey,user,\n",
+        encoding="utf-8",
+    )
+    assert run(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
+
+    def lao() -> list[dict]:
+        code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024", "-f", "json")
+        assert code == 0
+        return [r for r in json.loads(out) if r["country_iso3"] == "LAO"]
+
+    assert len(lao()) == 1
+    assert run(capsys, db, "data", "build")[0] == 0
+    assert len(lao()) == 1  # the user layer survived the rebuild
+    code, out, _ = run(capsys, db, "data", "sources")
+    assert code == 0 and "user layer: 1 imported rows (production 1)" in out
+    code, out, _ = run(capsys, db, "data", "sources", "--table", "production", "-f", "json")
+    assert {r["layer"] for r in json.loads(out) if r["source"] == "my survey"} == {"import"}
+    assert run(capsys, db, "data", "build", "--discard-imports")[0] == 0
+    assert lao() == []
+
+
+def test_many_bad_rows_list_fifty_and_count_all(capsys, db, tmp_path):
+    bad = tmp_path / "bad.csv"
+    lines = ["material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes"]
+    lines += [f"Dy,mine,CHN,{2000 + i % 50},oops,t,content,me,user," for i in range(3000)]
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = run(capsys, db, "data", "import", "csv", "production", str(bad))
+    assert code == 2
+    assert "3,000 problem(s), the first 50 shown; nothing was written" in " ".join(err.split())
+    assert err.strip().splitlines()[-1].startswith("error: ") and "3,000 problem(s), the first 50 listed" in err
+    assert err.count("not a number") == 50 + 1  # the table's 50 rows and the error line
+
+
+@pytest.mark.parametrize("kind", ["folder", "binary"])
+def test_import_unreadable_file_exits_2(capsys, db, tmp_path, kind):
+    path = tmp_path / "in.csv"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(bytes(range(256)) * 8)
+    code, _, err = run(capsys, db, "data", "import", "csv", "production", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(path) in err

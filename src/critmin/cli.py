@@ -153,7 +153,8 @@ def emit_document(doc: Any) -> None:
 
 
 def _problems_table(exc: DataValidationError) -> None:
-    t = RichTable(title=Text(f"{exc.path}: {len(exc.problems)} problem(s) shown; nothing was written"),
+    shown = f", the first {len(exc.problems)} shown" if exc.total > len(exc.problems) else ""
+    t = RichTable(title=Text(f"{exc.path}: {exc.total:,} problem(s){shown}; nothing was written"),
                   header_style="bold red")  # fmt: skip
     for c in ("row", "column", "value", "reason", "hint"):
         t.add_column(c)
@@ -257,10 +258,15 @@ def data_build(
         Path | None,
         typer.Option(help="Folder of <table>.csv files whose rows override shipped rows."),
     ] = None,
+    discard_imports: Annotated[
+        bool,
+        typer.Option("--discard-imports", help="Drop the rows imported with `data import` (kept by default)."),
+    ] = False,
 ) -> None:
-    """Build (or rebuild) the database from the shipped data. Idempotent."""
+    """Build (or rebuild) the database from the shipped data, the --overrides given and the rows
+    imported earlier (the user layer). Stored runs are kept. Idempotent."""
     store = _store()
-    counts = store.build(overrides)
+    counts = store.build(overrides, discard_imports=discard_imports)
     total = sum(v for k, v in counts.items() if k != "meta")
     say(f"built {store.path}: {total:,} rows in {len(counts) - 1} tables (base year {store.base_year()})")
 
@@ -284,7 +290,7 @@ def data_sources(
     fmt: FORMAT = "table",
 ) -> None:
     """Where the numbers come from, and how many rows rest on each confidence level."""
-    from critmin.schema import CONFIDENCE_LEVELS
+    from critmin.schema import CONFIDENCE_LEVELS, LAYERS
 
     fmt = choice("format", fmt, TABLE_FORMATS)
     df = jobs.data_sources(_store(), confidence, table_name)
@@ -294,6 +300,13 @@ def data_sources(
     emit(df.assign(source=df["source"].str.slice(0, 90)), fmt, title="Sources")
     summary = df.groupby("confidence")["rows"].sum().reindex(CONFIDENCE_LEVELS).dropna().astype(int)
     say("Rows by confidence: " + ", ".join(f"{k} {v:,}" for k, v in summary.items()))
+    layers = df.groupby("layer")["rows"].sum().reindex(LAYERS).dropna().astype(int)
+    say("Rows by layer: " + ", ".join(f"{k} {v:,}" for k, v in layers.items()))
+    imported = df[df["layer"] == "import"].groupby("table")["rows"].sum()
+    if len(imported):
+        parts = ", ".join(f"{t} {n:,}" for t, n in imported.items())
+        say(f"user layer: {imported.sum():,} imported rows ({parts}); kept by `critmin data build`, "
+            "dropped by `critmin data build --discard-imports`")  # fmt: skip
 
 
 @data_app.command("schema")

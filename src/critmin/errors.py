@@ -74,14 +74,31 @@ class RowProblem:
     hint: str = ""
 
 
-class DataValidationError(UserError):
-    """A file failed validation; carries every problem found, not just the first."""
+#: the most problems a validation error lists (it counts them all)
+MAX_PROBLEMS = 50
 
-    def __init__(self, path: str, problems: Sequence[RowProblem]) -> None:
+
+class DataValidationError(UserError):
+    """A file failed validation: the first :data:`MAX_PROBLEMS` problems found (``problems``) and
+    how many there were in all (``total``; a ``problems`` list with a ``total`` attribute gives its
+    own).
+
+    >>> e = DataValidationError("x.csv", [RowProblem(2, "year", "x", "not an integer")] * 60)
+    >>> len(e.problems), e.total
+    (50, 60)
+    >>> str(e)
+    "x.csv: 60 problem(s), the first 50 listed; first at line 2, field 'year': not an integer"
+    """
+
+    def __init__(self, path: str, problems: Sequence[RowProblem], total: int | None = None) -> None:
         self.path = path
-        self.problems = list(problems)
+        self.problems = list(problems)[:MAX_PROBLEMS]
+        own = getattr(problems, "total", None)
+        self.total = max(len(problems), total or 0, own or 0)
         first = self.problems[0] if self.problems else None
-        msg = f"{path}: {len(self.problems)} problem(s)"
+        msg = f"{path}: {self.total:,} problem(s)"
+        if self.total > len(self.problems) and first is not None:
+            msg += f", the first {len(self.problems)} listed"
         if first is not None:
             msg += f"; first at line {first.row}, field {first.column!r}: {first.reason}"
             if first.hint:

@@ -263,7 +263,7 @@ def criticality_job(
     if figure is not None and method == "usgs":
         raise UserError("--figure draws SR against EI: use --method eu or ensemble (the USGS method has no EI)")
     figure_path = _check_output_file(figure) if figure is not None else None
-    inp = load_inputs([Path(f) for f in input_files or []], use_defaults=use_defaults)
+    inp = load_inputs([Path(f) for f in input_files or []], use_defaults=use_defaults, chain=chain)
     persps: list[str | None] = [None]
     if perspectives:
         persps = list(dict.fromkeys(resolve(chain, p).name for p in perspectives)) or [None]
@@ -466,7 +466,7 @@ def facility_table(chain: SupplyChain) -> pd.DataFrame:
     unit, status and start year."""
     from critmin.engine.compiled import facilities
 
-    fac = facilities()
+    fac = facilities(chain)
     return pd.DataFrame(
         {
             "id": fac["fid"],
@@ -501,19 +501,10 @@ def data_sources(store: Store, confidence: str | None = None, table_name: str | 
 
 def import_usgs_mcs(store: Store, path: str | Path) -> tuple[int, dict[str, int]]:
     """Import the production rows of a USGS MCS world-data CSV (2025 wide or 2026 long layout)
-    for critmin's materials; returns (rows imported, rows skipped by unmodelled commodity)."""
-    from critmin.usgs import parse_usgs_mcs
+    for critmin's materials, as the user layer; returns (rows imported, rows skipped by
+    unmodelled commodity)."""
+    from critmin.usgs import read_usgs_mcs
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: {'is a folder, not a CSV file' if p.is_dir() else 'file not found'}")
+    rows, skipped = read_usgs_mcs(path)
     store.ensure_built()
-    try:
-        with p.open(encoding="utf-8-sig") as fh:
-            rows, skipped = parse_usgs_mcs(fh, str(p))
-    except UnicodeDecodeError:
-        with p.open(encoding="cp1252") as fh:
-            rows, skipped = parse_usgs_mcs(fh, str(p))
-    if rows.empty:
-        raise UserError(f"{p}: no rows for critmin's materials (skipped {sum(skipped.values())} rows)")
-    return store.import_frame("production", rows, str(p)), skipped
+    return store.import_frame("production", rows, str(path)), dict(skipped)

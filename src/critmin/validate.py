@@ -32,13 +32,10 @@ import numpy as np
 import pandas as pd
 
 from critmin import names
-from critmin.errors import DataValidationError, RowProblem, UnknownNameError, UserError, suggest
+from critmin.errors import MAX_PROBLEMS, DataValidationError, RowProblem, UnknownNameError, UserError, suggest
 from critmin.schema import CRITICALITY_ITEM, CRITICALITY_KEYS, CRITICALITY_PARAMETERS, Column, Table
 
 _MISSING = {"", "na", "n/a", "nan", "none", "null"}
-
-#: the most problems a validation keeps (the total is counted all the same)
-MAX_PROBLEMS = 50
 
 #: a hint, or a function computing it (only called for the problems that are reported)
 Hint = str | Callable[[], str]
@@ -53,26 +50,9 @@ class Problems(list[RowProblem]):
         self.total = len(self) if total is None else total
 
 
-class ValidationFailed(DataValidationError):
-    """A :class:`~critmin.errors.DataValidationError` that lists the first :data:`MAX_PROBLEMS`
-    problems and counts all of them (``total``); the message says how many were found."""
-
-    def __init__(self, path: str, problems: Sequence[RowProblem], total: int | None = None) -> None:
-        kept = list(problems)[:MAX_PROBLEMS]
-        super().__init__(path, kept)
-        self.total = max(len(problems), total if total is not None else getattr(problems, "total", 0))
-        if self.total > len(kept) and kept:
-            first = kept[0]
-            msg = f"{path}: {self.total:,} problem(s), the first {len(kept)} listed"
-            msg += f"; first at line {first.row}, field {first.column!r}: {first.reason}"
-            if first.hint:
-                msg += f" ({first.hint})"
-            self.args = (msg,)
-
-
-def problems_error(path: str, problems: Sequence[RowProblem]) -> ValidationFailed:
+def problems_error(path: str, problems: Sequence[RowProblem]) -> DataValidationError:
     """The error to raise for ``problems`` found in ``path`` (keeps their total count)."""
-    return ValidationFailed(path, problems, getattr(problems, "total", None))
+    return DataValidationError(path, problems, getattr(problems, "total", None))
 
 
 class _Refused(Exception):

@@ -64,7 +64,7 @@ def stage_supply_risk(
     mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
     countries = sorted(set(world) | set(mix))
     wgi = wgi_of(chain, inputs, material, stage, world, mix)
-    tf = trade_factors(inputs, persp, material)
+    tf = trade_factors(inputs, persp, material, chain)
     t_global = {c: v for c, (v, _) in tf.items()}
     part = partners(inputs, persp)
     agree = float(inputs.require("agreement_factor", material)["value"])

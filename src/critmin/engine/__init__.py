@@ -45,7 +45,7 @@ def run_scenario(
         store.ensure_built()
         chain = SupplyChain.from_store(store)
     net = build_network(chain, scenario.regions)
-    lv = compile_scenario(scenario, net, chain.blocs)
+    lv = compile_scenario(scenario, net, chain.blocs, chain)
     if mode is not None:
         lv = with_mode(lv, mode)
     groups = simulate(net, lv, engine)

@@ -26,6 +26,7 @@ from critmin import names
 from critmin.engine.network import Network, region_of
 from critmin.errors import UnknownNameError, UserError
 from critmin.names import SECTORS
+from critmin.options import MODES, choice
 from critmin.scenario import Project, Scenario, expand_targets, month_index
 
 if TYPE_CHECKING:
@@ -455,7 +456,5 @@ def replicate(levers: CompiledScenario, n: int) -> CompiledScenario:
 
 
 def with_mode(levers: CompiledScenario, mode: str) -> CompiledScenario:
-    """The same levers under another allocation mode."""
-    if mode not in ("market", "coordinated"):
-        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")
-    return replace(levers, mode=mode)
+    """The same compiled scenario under another allocation mode."""
+    return replace(levers, mode=choice("mode", mode, MODES))
