@@ -51,8 +51,9 @@ def main() -> None:
     t = time.perf_counter()
     lp = run_ensemble(s, chain, args.lp_draws, seed=1, engine="lp")
     t_lp = time.perf_counter() - t
-    a, b = fast.shortfall[: args.lp_draws].astype(float), lp.shortfall.astype(float)
-    scale = fast.demand[: args.lp_draws].astype(float).sum(-1, keepdims=True)
+    common = fast.isel(draw=slice(0, args.lp_draws))
+    a, b = common["shortfall_t"].values.astype(float), lp["shortfall_t"].values.astype(float)
+    scale = common["demand_t"].values.astype(float).sum(-1, keepdims=True)
     agree = bool(np.all(np.abs(a - b) <= 1e-5 * np.abs(a) + 1e-7 * scale))
     f_rate, l_rate = args.fast_draws / t_fast, args.lp_draws / t_lp
     print(f"fast, 1 thread: {args.fast_draws} draws in {t_one:.1f} s = {args.fast_draws / t_one:,.0f} draws/s")

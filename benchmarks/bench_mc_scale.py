@@ -1,7 +1,9 @@
 """Monte Carlo scaling: one number of draws per process, so that peak memory is that run's alone.
 
 Run: ``for n in 1000 10000 100000 1000000; do .venv/bin/python benchmarks/bench_mc_scale.py $n; done``
-Prints draws, seconds, draws per second, peak RSS and one metric with its standard error.
+Prints draws, seconds, draws per second, peak RSS, the bytes per draw of the result (the per-draw
+summaries: 18 bytes per (material, region) pair and 4 per material) and one metric with its
+standard error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from bench_mc import UNCERTAIN
 
 from critmin.chain import SupplyChain
-from critmin.risk import risk_metrics, run_ensemble
+from critmin.risk import metrics_table, risk_metrics, run_ensemble
 from critmin.scenario import load_scenario
 from critmin.store import Store, default_db_path
 
@@ -25,10 +27,11 @@ def main() -> None:
     t = time.perf_counter()
     ens = run_ensemble(s, chain, n, seed=2, chunk=2000)
     dt = time.perf_counter() - t
-    m = risk_metrics(ens).iloc[0]
+    m = metrics_table(risk_metrics(ens)).iloc[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_draw = sum(ens[v].nbytes for v in ens.data_vars) / ens.draws
     print(
-        f"{n:9d} draws {dt:8.1f} s {n / dt:7.0f} draws/s peak RSS {rss:6.0f} MB; "
+        f"{n:9d} draws {dt:8.1f} s {n / dt:7.0f} draws/s peak RSS {rss:6.0f} MB, {per_draw:.0f} B/draw; "
         f"{m.material} {m.region} expected shortfall {m.expected_shortfall_t:.3f}"
         f" +- {m.stderr_expected_shortfall_t:.3f}"
     )

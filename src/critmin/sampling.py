@@ -88,9 +88,22 @@ def sample(scenario: Scenario, first: int, count: int, seed: int | None = None) 
     return out
 
 
-def apply_draws(base: CompiledScenario, scenario: Scenario, draws: dict[str, Array]) -> CompiledScenario:
-    """A batch of levers (one per draw) from a batch-of-one ``base`` and the drawn values."""
-    n = len(next(iter(draws.values()))) if draws else 1
+def apply_draws(base: CompiledScenario, scenario: Scenario, draws: dict[str, Array], count: int) -> CompiledScenario:
+    """A batch of ``count`` levers (one per draw) from a batch-of-one ``base`` and the drawn
+    values (``{field: (count,) array}``, as :func:`sample` gives; empty for a scenario without
+    ``[[uncertain]]`` entries, whose ``count`` variants are then all ``base``).
+
+    >>> from critmin.scenario import load_scenario
+    >>> sample(load_scenario("ga-ge-ban-us"), 0, 4)  # no [[uncertain]] entries: nothing drawn,
+    {}
+    >>> # so the batch size comes from ``count``, never from the drawn fields
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1 (got {count})")
+    for f, x in draws.items():
+        if len(x) != count:
+            raise ValueError(f"{f}: {len(x)} draws for a batch of {count}")
+    n = count
     lv = replicate(base, n)
     dis = list(lv.disruptions)
     out = list(lv.outages)

@@ -62,12 +62,13 @@ def expected_losses(
         s = load_scenario(name)
         n = draws if s.uncertain else 1
         ens = run_ensemble(s, chain, n, seed=seed)
-        for mat in ens.materials:
-            idx = [i for i, (m, r) in enumerate(ens.pairs) if m == mat and r in persp.regions]
+        pairs = ens.pairs
+        for mat in (str(m) for m in ens["price_material"].values):
+            idx = [i for i, (m, r) in enumerate(pairs) if m == mat and r in persp.regions]
             if not idx:
                 continue
-            short = ens.shortfall[:, idx].astype(float).sum(-1)
-            dem = ens.demand[:, idx].astype(float).sum(-1)
+            short = ens["shortfall_t"].isel(pair=idx).values.astype(float).sum(-1)
+            dem = ens["demand_t"].isel(pair=idx).values.astype(float).sum(-1)
             if dem.mean() <= 0:
                 continue
             share = float(short.mean() / dem.mean())

@@ -18,8 +18,8 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,7 +70,8 @@ class GroupResult:
 @dataclass(frozen=True)
 class GroupSummary:
     """Per batch member, over the horizon: end-use totals and first month short, (B, M, R);
-    defence alone; the price peak (B, M)."""
+    defence alone; the price peak (B, M); and, for the (material, region) cells asked for, the
+    monthly end-use shortfall (B, T, C), recorded even with ``full=False``."""
 
     demand: Array
     delivered: Array
@@ -78,26 +79,45 @@ class GroupSummary:
     defence_delivered: Array
     first_short: NDArray[np.int_]  # month index of the first shortfall, -1 if none
     peak_price: Array
+    #: (B, T, C) t per month: need - delivered, summed over sectors, of the cells asked for that
+    #: belong to this group (in the order asked)
+    monthly_shortfall: Array = field(default_factory=lambda: np.zeros((0, 0, 0)))
 
 
 def _active(start: Array, months: Array, t: int) -> Array:
     return ((start <= t) & (t < start + months)).astype(float)
 
 
-def simulate(net: Network, lv: CompiledScenario, engine: str = "fast", full: bool = True) -> tuple[GroupResult, ...]:
+def simulate(
+    net: Network,
+    lv: CompiledScenario,
+    engine: str = "fast",
+    full: bool = True,
+    monthly: Sequence[tuple[str, str]] = (),
+) -> tuple[GroupResult, ...]:
     """Run every material group of ``net`` under the batch of levers ``lv``.
 
     With ``full=False`` the month-by-month arrays keep only the last month (their month axis has
     length 1) and the horizon summary is what matters: memory does not grow with the horizon.
+    ``monthly`` names (material, region) cells whose monthly end-use shortfall (need − delivered,
+    summed over sectors, t per month) each group's summary records in ``monthly_shortfall``
+    (B, T, C), whatever ``full``: a group records the cells of its own materials, in the order
+    given. Cells outside the network are ignored.
     """
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
     kern = ENGINES[engine]
-    return tuple(_simulate_group(net, gi, g, lv, kern, full) for gi, g in enumerate(net.groups))
+    return tuple(_simulate_group(net, gi, g, lv, kern, full, monthly) for gi, g in enumerate(net.groups))
 
 
 def _simulate_group(
-    net: Network, gi: int, g: Group, lv: CompiledScenario, kern: Kernels, full: bool = True
+    net: Network,
+    gi: int,
+    g: Group,
+    lv: CompiledScenario,
+    kern: Kernels,
+    full: bool = True,
+    monthly: Sequence[tuple[str, str]] = (),
 ) -> GroupResult:
     M, K, R = g.base_out.shape
     S = len(net.sectors)
@@ -144,6 +164,10 @@ def _simulate_group(
     acc_ddel = np.zeros((B, M, R))
     first_short = np.full((B, M, R), -1, dtype=np.int64)
     peak = np.ones((B, M))
+    cells = [(g.materials.index(m), net.regions.index(r)) for m, r in monthly if m in g.materials and r in net.regions]
+    cell_m = np.array([m for m, _ in cells], dtype=np.intp)
+    cell_r = np.array([r for _, r in cells], dtype=np.intp)
+    kept = np.zeros((B, T, len(cells)))
 
     sectoral = full or coordinated
     # events that touch this group at all; constant arrays computed once
@@ -273,6 +297,8 @@ def _simulate_group(
         acc_ddem += dem_def
         acc_ddel += del_def
         first_short = np.where((first_short < 0) & (need_end - del_tot > 1e-9 * need_end), t, first_short)
+        if cells:
+            kept[:, t] = np.maximum(need_end[:, cell_m, cell_r] - del_tot[:, cell_m, cell_r], 0.0)
         if full:
             out["demand"][:, ti] = dem
             out["delivered"][:, ti] = delivered
@@ -303,7 +329,7 @@ def _simulate_group(
             ramp_extra = np.clip(ramp_extra + np.where(signal[..., None], step, -step), 0.0, headroom)
             ramp_on = bool(ramp_extra.any())
 
-    summary = GroupSummary(acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak)
+    summary = GroupSummary(acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak, kept)
     return GroupResult(**out, summary=summary)
 
 
