@@ -604,7 +604,7 @@ def test_store_busy_after_timeout(store_copy: critmin.Store) -> None:
         assert "in use by another critmin process" in notices[0]
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits and closes the pipes
 
 
 def test_import_rejects_basis_mixing_with_existing_rows(store_copy: critmin.Store, tmp_path: Path) -> None:

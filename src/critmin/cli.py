@@ -463,10 +463,10 @@ def mc_cmd(
     threads: Annotated[
         int | None, typer.Option("--threads", help="In-process threads (default: cores, at most 2).")
     ] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="VaR/CVaR level.")] = 0.95,
+    alpha: Annotated[float, typer.Option("--alpha", help="Quantile of VaR and CVaR (0-1).")] = 0.95,
     target_stderr: Annotated[
         float | None,
-        typer.Option("--target-stderr", help="Stop early at this relative standard error (in process, not with Dask)."),
+        typer.Option("--target-stderr", help="Stop early, at a chunk boundary, at this relative standard error."),
     ] = None,
     fmt: DOC_FORMAT = "table",
     top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
@@ -496,7 +496,8 @@ def mc_cmd(
     shown = m[m["expected_shortfall_t"] > 0]
     cols = [c for c in jobs.MC_TABLE_COLUMNS if c in m.columns]
     title = (f"{res.scenario.name}: {meta['draws']:,} draws, seed {meta['seed']}, {meta['engine']} engine, "
-             f"{meta['mode']} mode, {meta['seconds']:.1f} s")  # fmt: skip
+             f"{meta['mode']} mode, {meta['seconds']:.1f} s; shortfall in t over {res.scenario.months} months, "
+             f"VaR and CVaR at quantile {alpha:g}")  # fmt: skip
     if shown.empty:
         say(f"{title}\nno shortfall in any draw")
     else:

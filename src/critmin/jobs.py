@@ -329,7 +329,7 @@ Progress = Callable[[int], None]
 # -- Monte Carlo ---------------------------------------------------------------------------------
 #: the columns of the Monte Carlo table a person reads first
 MC_TABLE_COLUMNS = ("material", "region", "expected_shortfall_t", "stderr_expected_shortfall_t",
-                    "expected_shortfall_share", "p_shortfall", "var95_t", "cvar95_t", "first_short_month_p50",
+                    "expected_shortfall_share", "p_shortfall", "var_t", "cvar_t", "first_short_month_p50",
                     "expected_peak_price_index")  # fmt: skip
 
 
@@ -375,10 +375,16 @@ def monte_carlo_job(
     progress: Progress | None = None,
 ) -> MonteCarloOutcome:
     """Monte Carlo over the scenario's ``[[uncertain]]`` fields: risk metrics per material and
-    region; stored (run row and per-draw Parquet) when ``store`` is given."""
-    import time
-
-    from critmin.risk import convergence, mc_metadata, risk_metrics, run_ensemble
+    region; stored (run row and per-draw Parquet, all or nothing) when ``store`` is given."""
+    from critmin.risk import (
+        convergence,
+        convergence_table,
+        dask_client,
+        metrics_table,
+        risk_metrics,
+        run_ensemble,
+        save_ensemble,
+    )
 
     engine = choice("engine", engine, ENGINES)
     if mode is not None:
@@ -395,60 +401,28 @@ def monte_carlo_job(
     notes = []
     if not s.uncertain:
         notes.append(f"{s.name} has no [[uncertain]] entries: every draw is the same run")
-    used_seed = s.seed if seed is None else seed
-    client = _dask_client(workers, scheduler)
-    t0 = time.perf_counter()
+    client = dask_client(workers, scheduler)
     try:
-        ens = run_ensemble(s, chain, draws, seed=used_seed, engine=engine, mode=mode, chunk=chunk, progress=progress,
+        ens = run_ensemble(s, chain, draws, seed=seed, engine=engine, mode=mode, chunk=chunk, progress=progress,
                            client=client, target_stderr=target_stderr, threads=threads)  # fmt: skip
     finally:
         if client is not None:
             client.close()
-    seconds = time.perf_counter() - t0
-    meta = mc_metadata(s, ens, used_seed, engine, seconds)
-    meta["mode"] = mode or s.mode
-    run_id = f"mc-{s.digest()[:8]}-{used_seed}-{ens.draws}-{engine}"
-    meta["run_id"] = run_id
+    meta = {k: v for k, v in ens.attrs.items() if k != "scenario_json"}
     parquet = None
     if store is not None:
-        parquet = _save_mc(store, run_id, meta, ens)
+        parquet = save_ensemble(store, ens)
         meta["per_draw_parquet"] = str(parquet)
     return MonteCarloOutcome(
         s,
         ens,
-        risk_metrics(ens, alpha=alpha),
-        risk_metrics(ens, alpha=alpha, sector="defence"),
-        convergence(ens),
+        metrics_table(risk_metrics(ens, quantiles=(alpha,))),
+        metrics_table(risk_metrics(ens, quantiles=(alpha,), sector="defence")),
+        convergence_table(convergence(ens)),
         meta,
         parquet,
         tuple(notes),
     )
-
-
-def _dask_client(workers: int, scheduler: str | None) -> Any:
-    if not workers and not scheduler:
-        return None
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise UserError("--workers/--scheduler need Dask: pip install 'critmin[dist]'") from exc
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1 (got {workers})")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster)
-
-
-def _save_mc(store: Store, run_id: str, meta: dict[str, Any], ens: Any) -> Path:
-    folder = store.path.parent / "mc"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run_id}.parquet"
-    ens.write_parquet(path)
-    return path
 
 
 # -- data ----------------------------------------------------------------------------------------

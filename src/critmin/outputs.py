@@ -13,7 +13,7 @@ Example
 >>> root = pathlib.Path(tempfile.mkdtemp())
 >>> with OutputDir(root / "res") as out:
 ...     _ = out.file("summary.csv").write_text("a,b\\n1,2\\n")
-...     out.commit()
+...     _ = out.commit()
 >>> sorted(p.name for p in (root / "res").iterdir())
 ['summary.csv']
 >>> OutputDir(root / "res" / "summary.csv")
