@@ -26,7 +26,7 @@ run: $(STAMP_RUN)
 	$(BIN)/critmin run apr2025-heavy-ree
 
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest -n 2   # two workers: the project's machine has two cores
+	$(BIN)/python -m pytest -n 2 --dist worksteal   # two workers: the project's machine has two cores
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

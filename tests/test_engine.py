@@ -89,9 +89,10 @@ def test_fast_kernel_matches_highs(market):
 def test_lp_kernels_agree_over_a_long_sequence():
     """One HiGHS instance per LP structure serves a long run of different markets (tens of tonnes
     next to micro-tonnes): every answer must still be the fast kernel's. Re-solving a kept model
-    warm, with only its changed data passed, got 5 of these 3,000 markets wrong and failed on 25."""
+    warm, with only its changed data passed, got 5 of 3,000 such markets wrong and failed on 25 (in
+    this sequence of 1,200: market 875 wrong, and unsolved ones before it)."""
     rng = np.random.default_rng(0)
-    for _ in range(3000):
+    for _ in range(1200):
         n = 3
         D = rng.uniform(0, 100, n) * rng.choice([0, 1, 1, 1], n)
         u = rng.uniform(0, 100, n) * rng.choice([0, 1, 1], n)
