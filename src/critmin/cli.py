@@ -568,7 +568,7 @@ def criticality_cmd(
     if figure is not None:
         note(f"criticality matrix written to {figure}")
     if fmt == "json":
-        emit_document(res.rows)
+        emit_document(records(res.results))
         return
     if by_stage:
         emit(res.by_stage(), fmt, title=f"Supply risk by stage, {method} method")

@@ -212,25 +212,29 @@ def forget_runs(store: Store, run_ids: Sequence[str]) -> None:
 # -- criticality ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CriticalityOutcome:
-    """Rows of every perspective (full detail, ``inputs`` included), the skipped materials with
-    their reasons (grouped), and the warnings about inputs."""
+    """An assessment from every perspective asked (``results``: one row per material and
+    perspective, the full detail in ``inputs``; :func:`critmin.criticality.assess`), the skipped
+    materials with their reasons (grouped), and the warnings about inputs."""
 
-    rows: list[dict[str, Any]]
+    results: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    perspectives: tuple[str, ...] = ()
+
+    @property
+    def perspectives(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.results["perspective"]))
 
     def summary(self) -> pd.DataFrame:
         """One row per material and perspective (:func:`critmin.criticality.summary_frame`)."""
         from critmin.criticality import summary_frame
 
-        return summary_frame(self.rows)
+        return summary_frame(self.results)
 
     def by_stage(self) -> pd.DataFrame:
         """One row per material, perspective and stage (:func:`critmin.criticality.stage_frame`)."""
         from critmin.criticality import stage_frame
 
-        return stage_frame(self.rows)
+        return stage_frame(self.results)
 
     def by_perspective(self) -> pd.DataFrame:
         """Supply risk, material x perspective (wide)."""
@@ -267,27 +271,26 @@ def criticality_job(
     persps: list[str | None] = [None]
     if perspectives:
         persps = list(dict.fromkeys(resolve(chain, p).name for p in perspectives)) or [None]
-    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
     skipped: list[str] = []
     for p in persps:
         got, sk = assess(chain, method, p, materials, inp, strict=strict, scenarios=scenarios, draws=draws,
                          seed=seed, weights=weights)  # fmt: skip
-        rows += got
+        frames.append(got)
         skipped += [f"{m} ({p})" if len(persps) > 1 else m for m in sk]
-    warnings = list(dict.fromkeys(w for r in rows for w in r["inputs"].get("warnings", [])))
-    if not rows:
+    kept = [f for f in frames if not f.empty]
+    if not kept:
         raise UserError("no material could be assessed: " + "; ".join(skipped))
-    outcome = CriticalityOutcome(
-        rows, group_skips(skipped), warnings, tuple(dict.fromkeys(r["perspective"] for r in rows))
-    )
+    results = pd.concat(kept, ignore_index=True)
+    if results.empty:
+        raise UserError("no material could be assessed: " + "; ".join(skipped))
+    warnings = list(dict.fromkeys(w for inputs in results["inputs"] for w in inputs.get("warnings", [])))
     if figure_path is not None:
-        from critmin.criticality.figure import matrix_figure
-        from critmin.outputs import atomic_write_text
+        from critmin.criticality.figure import matrix_figure, write_figure
 
-        thr = rows[0]["inputs"]["thresholds"]
-        html = matrix_figure(rows, thr["sr"], thr["ei"]).to_html(include_plotlyjs=True, full_html=True)
-        atomic_write_text(figure_path, html)
-    return outcome
+        thr = results["inputs"].iloc[0]["thresholds"]
+        write_figure(matrix_figure(results, thr["sr"], thr["ei"]), figure_path)
+    return CriticalityOutcome(results, group_skips(skipped), warnings)
 
 
 def group_skips(skipped: Sequence[str]) -> list[str]:

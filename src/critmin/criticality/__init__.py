@@ -1,8 +1,8 @@
 """Criticality assessments: the EU CRM method, the USGS supply-risk method and an engine-based
 ensemble ranking, per stage and from any perspective. Formulas and limits: ``docs/criticality.md``.
 
-:func:`assess` returns one row per material (``material, method, perspective, sr, ei,
-bottleneck_stage, critical, inputs``) and the list of materials skipped for missing inputs, each
+:func:`assess` returns a DataFrame with one row per material (``material, method, perspective, sr,
+ei, bottleneck_stage, critical, inputs``) and the list of materials skipped for missing inputs, each
 with the input and material named; ``strict=True`` turns the first of those into an error.
 
 Example
@@ -34,7 +34,8 @@ from critmin.errors import UserError, suggest
 METHODS = ("eu", "usgs", "ensemble")
 DEFAULT_PERSPECTIVE = {"eu": "EU", "usgs": "USA", "ensemble": "framework"}
 
-__all__ = ["METHODS", "Inputs", "MissingInput", "assess", "stage_frame", "summary_frame"]
+__all__ = ["METHODS", "RESULT_COLUMNS", "Inputs", "MissingInput", "assess", "result_rows", "stage_frame",
+           "summary_frame"]  # fmt: skip
 
 
 def assess(
@@ -48,9 +49,16 @@ def assess(
     draws: int = 200,
     seed: int | None = None,
     weights: Sequence[float] | None = None,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows of ``method`` for ``materials`` (default: every material with production data), sorted
-    by supply risk, and the skipped materials' reasons."""
+) -> tuple[pd.DataFrame, list[str]]:
+    """The assessment by ``method`` of ``materials`` (default: every material with production data)
+    from one perspective, and the skipped materials' reasons.
+
+    The frame has one row per material, sorted by supply risk, with the columns of
+    :data:`RESULT_COLUMNS`: ``sr`` and ``ei`` are the method's indices (dimensionless; the
+    ensemble's ``sr`` is the expected share of the perspective's demand lost over each scenario's
+    horizon), ``critical`` compares them with the thresholds, and ``inputs`` holds every input used
+    (value, source, confidence, origin), per stage where the method has stages.
+    """
     if method not in METHODS:
         hint = suggest(method, METHODS)
         raise UserError(
@@ -107,7 +115,18 @@ def assess(
             if strict:
                 raise UserError(f"missing input: {w} (--strict)")
     rows.sort(key=lambda r: (-r["sr"], r["material"]))
-    return rows, skipped
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), skipped
+
+
+#: the columns of an assessment (:func:`assess`)
+RESULT_COLUMNS = ("material", "method", "perspective", "sr", "ei", "bottleneck_stage", "critical", "inputs")
+
+
+def result_rows(results: pd.DataFrame | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An assessment frame (or its rows) as a list of row dicts."""
+    if isinstance(results, pd.DataFrame):
+        return [dict(r) for r in results.to_dict("records")]
+    return [dict(r) for r in results]
 
 
 def load_inputs(files: Sequence[Path] | None, use_defaults: bool = True, chain: SupplyChain | None = None) -> Inputs:
@@ -117,16 +136,16 @@ def load_inputs(files: Sequence[Path] | None, use_defaults: bool = True, chain: 
     return Inputs.load(list(files or []), use_defaults=use_defaults, chain=chain)
 
 
-def material_order(rows: list[dict[str, Any]]) -> list[str]:
-    """Materials of ``rows`` in the package's canonical order (for stable figures)."""
-    present = {r["material"] for r in rows}
+def material_order(results: pd.DataFrame | Sequence[dict[str, Any]]) -> list[str]:
+    """Materials of an assessment in the package's canonical order (for stable figures)."""
+    present = {r["material"] for r in result_rows(results)}
     return [m for m in names.MATERIAL_IDS if m in present]
 
 
-def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def summary_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per material and perspective, with the method's main inputs at the bottleneck."""
     out = []
-    for r in rows:
+    for r in result_rows(results):
         rec = {k: r[k] for k in ("material", "method", "perspective", "sr", "ei", "bottleneck_stage", "critical")}
         inp = r["inputs"]
         if r["method"] == "eu":
@@ -142,10 +161,10 @@ def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def stage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def stage_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per material, perspective and stage (EU and USGS methods): the per-stage view."""
     out = []
-    for r in rows:
+    for r in result_rows(results):
         for stage, st in r["inputs"].get("stages", {}).items():
             rec: dict[str, Any] = {"material": r["material"], "perspective": r["perspective"], "stage": stage,
                                    "sr": st["sr"], "bottleneck": stage == r["bottleneck_stage"]}  # fmt: skip

@@ -11,15 +11,23 @@ self-contained page with plotly.js inlined, no CDN).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
+from critmin.criticality import result_rows
+from critmin.outputs import atomic_write_text
 
-def matrix_figure(rows: list[dict[str, Any]], sr_threshold: float, ei_threshold: float | None) -> go.Figure:
-    """Scatter of ``rows`` (EI on x, SR on y) with the threshold lines; rows without EI are left out."""
-    pts = [r for r in rows if r.get("ei") is not None]
+
+def matrix_figure(
+    results: pd.DataFrame | Sequence[dict[str, Any]], sr_threshold: float, ei_threshold: float | None
+) -> go.Figure:
+    """Scatter of an assessment (EI on x, SR on y) with the threshold lines; rows without EI are
+    left out."""
+    pts = [r for r in result_rows(results) if r.get("ei") is not None and r["ei"] == r["ei"]]
     method = pts[0]["method"] if pts else ""
     persps = list(dict.fromkeys(r["perspective"] for r in pts))
     persp = ", ".join(persps)
@@ -48,7 +56,6 @@ def matrix_figure(rows: list[dict[str, Any]], sr_threshold: float, ei_threshold:
     return fig
 
 
-def write_figure(fig: go.Figure, path: Path) -> None:
-    """Write a self-contained HTML page (plotly.js inlined: works offline)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+def write_figure(fig: go.Figure, path: str | Path) -> None:
+    """Write a self-contained HTML page (plotly.js inlined: works offline), atomically."""
+    atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
