@@ -3,9 +3,13 @@
 Example
 -------
 >>> from critmin.engine import run_scenario
+>>> from critmin.jobs import load_chain, open_store
 >>> from critmin.scenario import load_scenario
->>> res = run_scenario(load_scenario("lynas-malaysia-outage-6m"))  # doctest: +SKIP
->>> res.summary().head()  # doctest: +SKIP
+>>> res = run_scenario(load_scenario("lynas-malaysia-outage-6m"), load_chain(open_store()))
+>>> list(res.summary().columns[:5])
+['material', 'region', 'demand_t', 'delivered_t', 'shortfall_t']
+>>> res.dataset["shortfall_t"].dims
+('month', 'material', 'region', 'sector')
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ with the input and material named; ``strict=True`` turns the first of those into
 
 Example
 -------
->>> from critmin.chain import SupplyChain
->>> from critmin.store import Store, default_db_path
->>> chain = SupplyChain.from_store(Store(default_db_path()))  # doctest: +SKIP
->>> rows, skipped = assess(chain, "eu", "EU", ["Dy"])  # doctest: +SKIP
->>> rows[0]["bottleneck_stage"]  # doctest: +SKIP
-'separation'
+>>> from critmin.jobs import load_chain, open_store
+>>> chain = load_chain(open_store())
+>>> results, skipped = assess(chain, "eu", "EU", ["Dy"])
+>>> results.loc[0, ["material", "perspective", "bottleneck_stage"]].tolist(), skipped
+(['Dy', 'EU', 'separation'], [])
 """
 
 from __future__ import annotations

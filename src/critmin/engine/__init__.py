@@ -5,9 +5,14 @@ allocation solved with HiGHS). See ``docs/engine.md`` for the formulation.
 
 Example
 -------
+>>> from critmin.jobs import load_chain, open_store
 >>> from critmin.scenario import load_scenario
->>> res = run_scenario(load_scenario("lynas-malaysia-outage-6m"))  # doctest: +SKIP
->>> res.summary().iloc[0][["material", "region"]].tolist()  # doctest: +SKIP
+>>> chain = load_chain(open_store())
+>>> fast = run_scenario(load_scenario("ga-ge-ban-us"), chain)
+>>> lp = run_scenario(load_scenario("ga-ge-ban-us"), chain, engine="lp")
+>>> a, b = (float(r.summary().query("material == 'Ga' and region == 'USA'").shortfall_t.iloc[0]) for r in (fast, lp))
+>>> a > 0 and abs(a - b) <= 1e-6 * a
+True
 """
 
 from __future__ import annotations

@@ -3,12 +3,19 @@
 Every number that a Monte Carlo draw may change (severity, start, duration, capacity lost,
 stockpile size, elasticities, ...) is an array with a leading batch axis ``B``; masks (which
 materials, stages and regions an event touches) are shared by the batch. :func:`compile_scenario`
-gives ``B = 1``; :func:`stack` joins compiled variants of one scenario structure.
+gives ``B = 1``; :func:`replicate` makes ``B`` copies that Monte Carlo draws then change
+(:func:`critmin.sampling.apply_draws`).
 
 Example
 -------
+>>> from critmin.jobs import load_chain, open_store
+>>> from critmin.engine.network import build_network
 >>> from critmin.scenario import load_scenario
->>> lv = compile_scenario(load_scenario("china-embargo-framework-12m"), net)  # doctest: +SKIP
+>>> chain = load_chain(open_store())
+>>> net = build_network(chain)
+>>> lv = compile_scenario(load_scenario("china-embargo-framework-12m"), net, chain.blocs, chain)
+>>> lv.batch, lv.months, lv.mode, len(lv.disruptions)
+(1, 36, 'market', 1)
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ says the data disagree, not that the chemistry gains mass.
 
 Example
 -------
->>> from critmin.chain import SupplyChain
->>> from critmin.store import Store, default_db_path
->>> net = build_network(SupplyChain.from_store(Store(default_db_path())))  # doctest: +SKIP
+>>> from critmin.jobs import load_chain, open_store
+>>> net = build_network(load_chain(open_store()))
+>>> net.regions[:4], "Nd" in net.materials
+(('CHN', 'USA', 'JPN', 'AUS'), True)
 """
 
 from __future__ import annotations

@@ -11,9 +11,15 @@ rate and feeds the next month's demand and capacity ramp-up. The model is writte
 
 Example
 -------
->>> from critmin.engine import run_scenario
+>>> from critmin.jobs import load_chain, open_store
+>>> from critmin.engine import build_network, compile_scenario
 >>> from critmin.scenario import load_scenario
->>> res = run_scenario(load_scenario("lynas-malaysia-outage-6m"))  # doctest: +SKIP
+>>> chain = load_chain(open_store())
+>>> net = build_network(chain)
+>>> lv = compile_scenario(load_scenario("lynas-malaysia-outage-6m"), net, chain.blocs, chain)
+>>> groups = simulate(net, lv, "fast")
+>>> len(groups) == len(net.groups), groups[0].demand.shape[:2]
+(True, (1, 24))
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from critmin.engine.arrays import rowsum
 from critmin.engine.arrays import safe_div as _div
 from critmin.engine.compiled import CompiledScenario, StockpileSpec
 from critmin.engine.network import Group, Network
-from critmin.errors import UserError
+from critmin.options import choice
 
 Array = NDArray[np.float64]
 
@@ -104,9 +110,7 @@ def simulate(
     (B, T, C), whatever ``full``: a group records the cells of its own materials, in the order
     given. Cells outside the network are ignored.
     """
-    if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
-    kern = ENGINES[engine]
+    kern = ENGINES[choice("engine", engine, tuple(ENGINES))]
     return tuple(_simulate_group(net, gi, g, lv, kern, full, monthly) for gi, g in enumerate(net.groups))
 
 
