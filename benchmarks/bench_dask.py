@@ -48,7 +48,7 @@ def main() -> None:
     if args.dask_default_env:
         from dask.distributed import Client
 
-        client = Client(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     else:
         client = dask_client(args.workers)
     t_start = time.perf_counter() - t

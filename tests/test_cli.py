@@ -323,13 +323,20 @@ def _stored_runs(capsys, db) -> list[dict]:
 
 
 @pytest.mark.parametrize("place", ["/proc/critmin-out", "existing-file"])
-def test_run_bad_output_place_exits_2_and_stores_nothing(capsys, db, tmp_path, place):
+def test_run_bad_output_place_exits_2_and_stores_nothing(capsys, db, tmp_path, place, monkeypatch):
     if place == "existing-file":
         target = tmp_path / "results.txt"
         target.write_text("keep me", encoding="utf-8")
         place = str(target)
+    import critmin.jobs
+
+    def no_compute(*a, **k):
+        raise AssertionError("computed before the output place was checked")
+
     before = _stored_runs(capsys, db)
+    monkeypatch.setattr(critmin.jobs, "run_scenario", no_compute)
     code, _out, err = run(capsys, db, "run", "ga-ge-ban-us", "--out", place)
+    monkeypatch.undo()
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and place in err and "internal error" not in err
     assert _stored_runs(capsys, db) == before
@@ -431,3 +438,119 @@ def test_import_unreadable_file_exits_2(capsys, db, tmp_path, kind):
         path.write_bytes(bytes(range(256)) * 8)
     code, _, err = run(capsys, db, "data", "import", "csv", "production", str(path))
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(path) in err
+
+
+# -- hostile inputs found in review ------------------------------------------------------------------
+
+
+def test_outputs_never_overwrite_the_database(capsys, db, tmp_path):
+    before = db.read_bytes()
+    for args in (["criticality", "--figure", str(db)], ["data", "export", "production", "-o", str(db)],
+                 ["data", "schema", "-o", str(db)], ["data", "schema", "-o", f"{db}.wal"]):  # fmt: skip
+        code, _, err = run(capsys, db, *args)
+        assert code == 2 and "database" in err, (args, err)
+    assert db.read_bytes() == before
+    assert run(capsys, db, "overview")[0] == 0
+
+
+def test_another_tools_duckdb_file_is_never_changed(capsys, tmp_path):
+    import duckdb
+
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE production (material VARCHAR, stage VARCHAR, note VARCHAR)")
+    con.execute("CREATE TABLE mydata (x INTEGER)")
+    con.close()
+    before = path.read_bytes()
+    for args in (["overview"], ["data", "build"], ["data", "build", "--discard-imports"]):
+        code, _, err = run(capsys, path, *args)
+        assert code == 2 and "not critmin's" in err and "data build" not in err, (args, err)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--scenarios", "ga-ge-ban-us,ga-ge-ban-us", "--weights", "1,3"], "named twice"),
+        (["--scenarios", "ga-ge-ban-us,lynas-malaysia-outage-6m", "--weights", "nan,1"], "finite"),
+        (["--scenarios", "ga-ge-ban-us,lynas-malaysia-outage-6m", "--weights", "inf,1"], "finite"),
+    ],
+)
+def test_ensemble_weights_are_checked(capsys, db, args, needle):
+    code, _, err = run(capsys, db, "criticality", "--method", "ensemble", "-p", "USA", *args)
+    assert code == 2 and needle in err
+
+
+def test_user_blocs_reach_the_ensemble_method(capsys, db, tmp_path):
+    blocs = tmp_path / "quad.toml"
+    blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
+    scen = tmp_path / "q.toml"
+    scen.write_text('name = "q"\nstart = "2026-01"\nmonths = 6\ncoalition = "quad"\n[[disruption]]\n'
+                    'exporter = "CHN"\nmaterials = ["Ga"]\nstages = ["separation"]\ntargets = ["quad"]\n'
+                    'severity = 1.0\nstart = "2026-01"\nmonths = 3\n', encoding="utf-8")  # fmt: skip
+    code, out, err = run(capsys, db, "--blocs", str(blocs), "criticality", "--method", "ensemble", "-p", "USA",
+                         "--scenarios", str(scen), "--materials", "Ga", "-f", "json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)[0]["sr"] > 0
+
+
+def test_scenarios_show_reads_what_run_reads(capsys, db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ga-ge-ban-us").mkdir()  # e.g. an earlier `--out ga-ge-ban-us`
+    code, _, err = run(capsys, db, "scenarios", "show", "ga-ge-ban-us", "-f", "json")
+    assert code == 0, err
+    assert run(capsys, db, "run", "ga-ge-ban-us", "--no-save", "-f", "json")[0] == 0
+
+
+def test_numbers_beyond_what_can_be_stored_or_held_are_user_errors(capsys, db, tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text('name = "big"\nstart = "2026-01"\nmonths = 6\nseed = 99999999999999999999\n[[outage]]\n'
+                   'region = "MYS"\nstage = "separation"\ncapacity_lost = 1.0\nstart = "2026-01"\nmonths = 2\n',
+                   encoding="utf-8")  # fmt: skip
+    late = tmp_path / "late.toml"
+    late.write_text(big.read_text().replace("seed = 99999999999999999999", "").replace('"2026-01"', '"9999-01"'))
+    heavy = tmp_path / "heavy.toml"
+    heavy.write_text(big.read_text().replace("seed = 99999999999999999999\n", "") + '[[uncertain]]\n'
+                     'field = "outage[0].months"\ndist = "choice"\nvalues = [1, 2]\nweights = [1e308, 1e308]\n',
+                     encoding="utf-8")  # fmt: skip
+    cases = [
+        (["run", str(big)], "less than or equal to"),
+        (["run", str(late)], "outside the years"),
+        (["mc", str(heavy), "-n", "2"], "finite sum"),
+        (["mc", "ga-ge-ban-us", "--seed", "99999999999999999999", "-n", "2"], "--seed"),
+        (["mc", "ga-ge-ban-us", "--draws", "10000000000"], "GiB"),
+        (["mc", "ga-ge-ban-us", "--scheduler", "tls://127.0.0.1:8786", "-n", "2"], "--scheduler"),
+        (["data", "schema", "-o", "/proc/critmin-schema.md"], "cannot write"),
+        (["data", "export", "production", "-o", "/proc/critmin-x.csv"], "cannot write"),
+        (["scenarios", "new", "x" * 300], "file name"),
+    ]
+    for args, needle in cases:
+        code, _, err = run(capsys, db, *args)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_template_names_with_quotes_load_as_written(capsys, db, tmp_path):
+    path = tmp_path / "q.toml"
+    assert run(capsys, db, "scenarios", "new", 'my "big" case', "--out", str(path))[0] == 0
+    code, out, _ = run(capsys, db, "scenarios", "show", str(path), "-f", "json")
+    assert code == 0 and json.loads(out)["name"] == 'my "big" case'
+
+
+def test_figure_place_is_checked_before_assessing(capsys, db, monkeypatch):
+    import critmin.criticality as crit
+
+    def fail(*a, **k):
+        raise AssertionError("assessed before the output place was checked")
+
+    monkeypatch.setattr(crit, "assess", fail)
+    code, _, err = run(capsys, db, "criticality", "--figure", "/proc/critmin-fig/x.html")
+    assert code == 2 and "cannot write" in err
+
+
+def test_mc_says_what_it_cannot_simulate_and_stores_an_absolute_path(capsys, tmp_path, monkeypatch, built_store):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel.duckdb").write_bytes(built_store.path.read_bytes())
+    code, out, err = run(capsys, Path("rel.duckdb"), "mc", "ga-ge-ban-us", "-n", "3", "-f", "json")
+    assert code == 0, err
+    assert "Ge not simulated" in err
+    assert Path(json.loads(out)["per_draw_parquet"]).is_absolute()

@@ -125,7 +125,6 @@ def test_a_killed_first_build_leaves_no_half_database(tmp_path: Path) -> None:
     # delays after the first file appears in the folder (lock, temporary or database), then two
     # delays from the start (during start-up and derivation)
     moments = [("file", d) for d in (0.0, 0.03, 0.2)] + [("start", 1.5)]
-    seen = set()
     for i, (after, delay) in enumerate(moments):
         folder = tmp_path / f"kill{i}"
         folder.mkdir()
@@ -140,17 +139,13 @@ def test_a_killed_first_build_leaves_no_half_database(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.communicate(timeout=60)
-        if db.exists():
+        if db.exists():  # else absent: the kill came before the move into place
             assert quiet(db).schema_problems() == [], f"moment {after}+{delay}: incomplete database"
-            seen.add("complete")
-        else:
-            seen.add("absent")
         store = quiet(db)
         store.ensure_built()  # builds where absent; a complete one passes the check
         assert len(store.read("production")) > 0
         assert store.base_year() == 2024
         assert not list(folder.glob(".new.duckdb.build-*")), "stale temporaries are removed"
-    assert seen  # each moment ended in one of the two states
 
 
 def test_two_processes_building_one_new_path_end_with_one_valid_database(tmp_path: Path) -> None:

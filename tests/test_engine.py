@@ -107,18 +107,25 @@ def test_lp_kernels_agree_over_a_long_sequence():
         assert np.all(np.abs(y - y_lp) <= 1e-6 * np.abs(y) + 1e-9 * scale), (se, so, D, u, tg, y, y_lp)
 
 
-def test_lp_keeps_one_model_per_structure():
-    """The lp baseline keeps one HiGHS instance per LP structure (and thread) and re-solves it."""
+def test_lp_keeps_one_highs_instance_per_thread():
+    """The lp engine re-solves on one kept HiGHS instance per thread (no construction per LP)."""
+    import threading
+
     from critmin.engine import lp
 
     D = np.array([[50.0, 50.0, 100.0], [10.0, 80.0, 30.0]])
     u = np.array([[0.0, np.inf, np.inf], [5.0, np.inf, np.inf]])
     tg = np.array([[True, False, False], [True, False, False]])
     y1 = clear_market_lp(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg)
-    models = dict(lp._LOCAL.models)
-    fill = models[("fill", 3)]
+    model = lp._LOCAL.model
     y2 = clear_market_lp(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg)
-    assert lp._LOCAL.models[("fill", 3)] is fill  # the same HiGHS model, not a rebuilt one
+    assert lp._LOCAL.model is model  # the same HiGHS instance, not a rebuilt one
+    other: list[object] = []
+    t = threading.Thread(target=lambda: (clear_market_lp(np.array(1.0), np.array(0.0), D[0], u[0], tg[0]),
+                                         other.append(lp._LOCAL.model)))  # fmt: skip
+    t.start()
+    t.join()
+    assert other and other[0] is not model  # another thread has its own
     assert np.allclose(y1, y2, rtol=1e-9, atol=1e-9)
     assert np.allclose(y1, clear_market(np.array([100.0, 60.0]), np.array([20.0, 10.0]), D, u, tg), atol=1e-7)
 

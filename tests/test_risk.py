@@ -360,7 +360,7 @@ def test_a_failed_write_leaves_no_file_and_no_row(chain, store_copy, monkeypatch
         save_ensemble(Store(tmp_path / "none.duckdb"), ens, folder)
     assert not folder.exists()
     monkeypatch.setattr(risk, "write_per_draw", half_then_fail)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(UserError, match="No space"):
         save_ensemble(store_copy, ens, folder)
     assert list(folder.iterdir()) == []  # neither the final name nor the temporary one
     assert ens.attrs["run_id"] not in set(store_copy.read_runs("mc_runs")["run_id"])
@@ -412,7 +412,7 @@ save_ensemble(Store(sys.argv[1]), ens, sys.argv[2])
 """
 
 
-def test_a_killed_save_leaves_no_file_under_the_final_name(store_copy, tmp_path):
+def test_a_killed_save_leaves_no_file_under_the_final_name(chain, store_copy, tmp_path):
     folder = tmp_path / "mc"
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(KILLED_WRITER), str(store_copy.path), str(folder)],
@@ -423,7 +423,7 @@ def test_a_killed_save_leaves_no_file_under_the_final_name(store_copy, tmp_path)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            partial = list(folder.glob(".*.partial")) if folder.exists() else []
+            partial = list(folder.glob(".*.partial-*")) if folder.exists() else []
             if partial and partial[0].stat().st_size > 0:
                 break
             time.sleep(0.05)
@@ -437,6 +437,20 @@ def test_a_killed_save_leaves_no_file_under_the_final_name(store_copy, tmp_path)
     assert proc.returncode == -signal.SIGKILL
     assert not (folder / "mc-killed-0123456789ab.parquet").exists()
     assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []
+    # the next save into the folder removes the killed writer's temporary
+    saved = save_ensemble(store_copy, run_ensemble(ga_uncertain(), chain, 2, seed=1), folder=folder)
+    assert sorted(p.name for p in folder.iterdir()) == [saved.name]
+
+
+def test_a_scenario_without_uncertainty_is_simulated_once(chain, monkeypatch):
+    import critmin.risk as risk
+
+    calls = []
+    real = risk.simulate
+    monkeypatch.setattr(risk, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ens = run_ensemble(load_scenario("ga-ge-ban-us"), chain, 50, chunk=3, threads=2)
+    assert ens.sizes["draw"] == 50 and len(calls) == 1
+    assert "Ge not simulated" in ens.attrs["notes"]
 
 
 # -- issue 10, bug 7: run ids -----------------------------------------------------------------------
@@ -555,7 +569,7 @@ def test_impossible_distributions_rejected_with_path(entry, needle):
         ({"engine": "lpp"}, "unknown engine 'lpp'"),
         ({"mode": "both"}, "unknown mode 'both'"),
         ({"target_stderr": 0.0}, "--target-stderr must be positive"),
-        ({"seed": -1}, "--seed must be a non-negative integer"),
+        ({"seed": -1}, "--seed must be an integer from 0"),
     ],
 )
 def test_bad_run_options_are_user_errors(chain, kwargs, needle):

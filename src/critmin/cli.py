@@ -318,7 +318,7 @@ def data_schema(
     if output is None:
         sys.stdout.write(text)
         return
-    jobs.write_text_file(output, text)
+    jobs.write_text_file(output, text, protect=[_store().path])
     say(f"wrote {output}")
 
 
@@ -340,13 +340,9 @@ def import_csv(
     table_name: Annotated[str, typer.Argument(metavar="TABLE", help=f"One of: {', '.join(IMPORTABLE)}.")],
     file: Annotated[Path, typer.Argument(help="Tidy CSV with the table's columns (see `critmin data schema`).")],
 ) -> None:
-    """Import tidy rows into a table (rows with the same key are replaced)."""
-    from critmin.schema import table as lookup_table
-
-    lookup_table(table_name)
-    store = _store()
-    store.ensure_built()
-    n = store.import_csv(table_name, file)
+    """Import tidy rows into a table as the user layer, kept across rebuilds (rows with the same
+    key are replaced)."""
+    n = jobs.import_csv(_store(), table_name, file)
     say(f"imported {n:,} rows into {table_name} from {file}")
 
 
@@ -414,7 +410,7 @@ def run_cmd(
     ] = None,
     fmt: DOC_FORMAT = "table",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write CSV/Parquet/JSON results here.")] = None,
-    top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows in the table (0 = all).")] = 15,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the run in the database.")] = True,
 ) -> None:
     """Run a scenario month by month: who runs short of what, when, by how much, at what price."""
@@ -469,7 +465,7 @@ def mc_cmd(
         typer.Option("--target-stderr", help="Stop early, at a chunk boundary, at this relative standard error."),
     ] = None,
     fmt: DOC_FORMAT = "table",
-    top: Annotated[int, typer.Option("--top", help="Rows in the table (0 = all).")] = 15,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows in the table (0 = all).")] = 15,
     save: Annotated[
         bool, typer.Option("--save/--no-save", help="Store per-draw summaries (Parquet) and the run.")
     ] = True,
@@ -554,12 +550,11 @@ def criticality_cmd(
 ) -> None:
     """Criticality by the EU CRM method, the USGS supply-risk method or the engine's ensembles."""
     fmt = choice("format", fmt, TABLE_FORMATS)
-    if by_stage and method == "ensemble":
-        raise UserError("--by-stage applies to the eu and usgs methods (the ensemble has no stages)")
+    store = _store()
     res = jobs.criticality_job(
-        _chain(), method, _split(perspective), _split(materials), inputs or [], use_defaults=not no_defaults,
+        _chain(store), method, _split(perspective), _split(materials), inputs or [], use_defaults=not no_defaults,
         strict=strict, scenarios=_split(scenarios), weights=_numbers(weights, "--weights"), draws=draws, seed=seed,
-        figure=figure,
+        figure=figure, protect=[store.path], by_stage=by_stage,
     )  # fmt: skip
     for msg in res.skipped:
         note(msg, "skipped")

@@ -31,11 +31,11 @@ from critmin.chain import SupplyChain
 from critmin.engine import run_scenario
 from critmin.engine.network import region_of
 from critmin.errors import UserError
-from critmin.names import Blocs, read_text_file
+from critmin.names import Blocs
 from critmin.options import ENGINES, MODES, RUN_MODES, choice
-from critmin.outputs import OutputDir
+from critmin.outputs import OutputDir, atomic_write_text, check_file_target
 from critmin.results import RunResult, value_of_cooperation
-from critmin.scenario import Scenario, builtin_names, builtin_text, load_scenario, parse_scenario, template
+from critmin.scenario import Scenario, builtin_names, load_scenario, parse_scenario, read_scenario, template
 from critmin.store import Store
 from critmin.tabular import records
 
@@ -84,29 +84,22 @@ def scenario_catalogue() -> pd.DataFrame:
 
 def scenario_text(scenario: str | Path, blocs: Blocs | None = None) -> tuple[Scenario, str]:
     """A scenario (validated against the blocs in force) and its TOML text as written."""
-    s = resolve_scenario(scenario, blocs)
-    is_builtin = str(scenario) in builtin_names() and not Path(scenario).exists()
-    text = builtin_text(str(scenario)) if is_builtin else read_text_file(scenario, "scenario file")
+    s, text = read_scenario(scenario, blocs=blocs)
     return s, text if text.endswith("\n") else text + "\n"
 
 
 def write_scenario_template(name: str, path: str | Path | None = None, force: bool = False) -> Path:
     """Write a commented template that runs as written; refuse to overwrite unless ``force``."""
-    from critmin.outputs import atomic_write_text
-
     target = Path(path) if path is not None else Path(f"{name}.toml")
-    if target.is_dir():
-        raise UserError(f"{target}: is a folder; give a file name for the scenario")
-    if target.exists() and not force:
+    try:
+        exists = target.exists()
+    except OSError as exc:  # a name too long to look up
+        raise UserError(f"{str(target)[:60]}...: not a usable file name ({exc.strerror or exc})") from None
+    if exists and not target.is_dir() and not force:
         raise UserError(f"{target} exists; use --force to overwrite")
     text = template(name, str(target))
     parse_scenario(text, str(target))  # the template must itself be valid
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, text)
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    return target
+    return atomic_write_text(target, text)
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -176,7 +169,7 @@ def run_job(
         files = tuple(out.commit()) if out is not None else ()
     except BaseException:
         if store is not None and stored:
-            forget_runs(store, stored)
+            store.delete_runs(stored)
         raise
     finally:
         if out is not None:
@@ -193,20 +186,6 @@ def write_run_files(res: RunResult, out: OutputDir, subdir: str = "") -> None:
     res.tidy().to_parquet(out.file(sub / "results.parquet"), index=False)
     res.dataset.to_dataframe().reset_index().to_parquet(out.file(sub / "dataset.parquet"), index=False)
     out.file(sub / "run.json").write_text(json.dumps(res.to_json(), indent=2), encoding="utf-8")
-
-
-def forget_runs(store: Store, run_ids: Sequence[str]) -> None:
-    """Remove stored runs from every run table (undoes a job that failed after storing)."""
-    from critmin.schema import RUN_TABLES
-
-    with store.connect() as con:
-        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        con.execute("BEGIN TRANSACTION")
-        for name in RUN_TABLES:
-            if name in present:
-                for rid in run_ids:
-                    con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [rid])
-        con.execute("COMMIT")
 
 
 # -- criticality ---------------------------------------------------------------------------------
@@ -255,9 +234,12 @@ def criticality_job(
     draws: int = 200,
     seed: int | None = None,
     figure: str | Path | None = None,
+    protect: Sequence[str | Path] = (),
+    by_stage: bool = False,
 ) -> CriticalityOutcome:
     """Criticality by ``method`` from each perspective (default: the method's own), with the
-    criticality matrix written to ``figure`` (HTML) when given."""
+    criticality matrix written to ``figure`` (HTML) when given (never over a database, nor over
+    one of ``protect``). ``by_stage`` asks for the per-stage view, which the ensemble method lacks."""
     from critmin.criticality import METHODS, assess, load_inputs
     from critmin.criticality.supply import perspective as resolve
 
@@ -266,7 +248,9 @@ def criticality_job(
         raise UserError(f"--draws must be at least 1 (got {draws})")
     if figure is not None and method == "usgs":
         raise UserError("--figure draws SR against EI: use --method eu or ensemble (the USGS method has no EI)")
-    figure_path = _check_output_file(figure) if figure is not None else None
+    if by_stage and method == "ensemble":
+        raise UserError("--by-stage applies to the eu and usgs methods (the ensemble has no stages)")
+    figure_path = check_file_target(figure, protect) if figure is not None else None
     inp = load_inputs([Path(f) for f in input_files or []], use_defaults=use_defaults, chain=chain)
     persps: list[str | None] = [None]
     if perspectives:
@@ -282,14 +266,12 @@ def criticality_job(
     if not kept:
         raise UserError("no material could be assessed: " + "; ".join(skipped))
     results = pd.concat(kept, ignore_index=True)
-    if results.empty:
-        raise UserError("no material could be assessed: " + "; ".join(skipped))
     warnings = list(dict.fromkeys(w for inputs in results["inputs"] for w in inputs.get("warnings", [])))
     if figure_path is not None:
         from critmin.criticality.figure import matrix_figure, write_figure
 
         thr = results["inputs"].iloc[0]["thresholds"]
-        write_figure(matrix_figure(results, thr["sr"], thr["ei"]), figure_path)
+        write_figure(matrix_figure(results, thr["sr"], thr["ei"]), figure_path, protect)
     return CriticalityOutcome(results, group_skips(skipped), warnings)
 
 
@@ -306,23 +288,6 @@ def group_skips(skipped: Sequence[str]) -> list[str]:
     return [
         f"{', '.join(m for m in mats if m)}: {reason}" if any(mats) else reason for reason, mats in by_reason.items()
     ]
-
-
-def _check_output_file(path: str | Path) -> Path:
-    """A file we may write: not a folder, and its folder exists or can be created (checked now,
-    before any computing)."""
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{p}: is a folder; give a file name")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{p}: cannot write there ({exc.strerror or exc})") from None
-    import os
-
-    if not os.access(p.parent, os.W_OK):
-        raise UserError(f"{p}: cannot write there (no permission)")
-    return p
 
 
 #: a progress callback: called with the number of draws just finished
@@ -380,6 +345,7 @@ def monte_carlo_job(
     """Monte Carlo over the scenario's ``[[uncertain]]`` fields: risk metrics per material and
     region; stored (run row and per-draw Parquet, all or nothing) when ``store`` is given."""
     from critmin.risk import (
+        check_run_options,
         convergence,
         convergence_table,
         dask_client,
@@ -389,15 +355,7 @@ def monte_carlo_job(
         save_ensemble,
     )
 
-    engine = choice("engine", engine, ENGINES)
-    if mode is not None:
-        mode = choice("mode", mode, MODES)
-    if draws < 1:
-        raise UserError(f"--draws must be at least 1 (got {draws})")
-    if seed is not None and seed < 0:
-        raise UserError(f"--seed must be a non-negative integer (got {seed})")
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be at least 1 (got {threads})")
+    check_run_options(draws, seed, engine, mode, chunk, threads, target_stderr)  # before starting a cluster
     if not 0 < alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1 (got {alpha})")
     s = resolve_scenario(scenario, chain.blocs)
@@ -411,7 +369,8 @@ def monte_carlo_job(
     finally:
         if client is not None:
             client.close()
-    meta = {k: v for k, v in ens.attrs.items() if k != "scenario_json"}
+    meta = {k: v for k, v in ens.attrs.items() if k not in ("scenario_json", "notes")}
+    notes += [n for n in str(ens.attrs.get("notes", "")).split("\n") if n]
     parquet = None
     if store is not None:
         parquet = save_ensemble(store, ens)
@@ -429,13 +388,10 @@ def monte_carlo_job(
 
 
 # -- data ----------------------------------------------------------------------------------------
-def write_text_file(path: str | Path, text: str) -> Path:
-    """Write a text file atomically (checked first: not a folder, a place we may write)."""
-    from critmin.outputs import atomic_write_text
-
-    p = _check_output_file(path)
-    atomic_write_text(p, text)
-    return p
+def write_text_file(path: str | Path, text: str, protect: Sequence[str | Path] = ()) -> Path:
+    """Write a text file all or nothing (checked first: not a folder or a database, a place we may
+    write; ``protect`` names databases it may never be)."""
+    return atomic_write_text(path, text, protect)
 
 
 def facility_table(chain: SupplyChain) -> pd.DataFrame:
@@ -474,6 +430,15 @@ def data_sources(store: Store, confidence: str | None = None, table_name: str | 
     if table_name is not None:
         df = df[df["table"] == table_name].reset_index(drop=True)
     return df
+
+
+def import_csv(store: Store, table_name: str, path: str | Path) -> int:
+    """Import a tidy CSV into a table as the user layer (all or nothing); returns the rows."""
+    from critmin.schema import table as lookup_table
+
+    lookup_table(table_name)
+    store.ensure_built()
+    return store.import_csv(table_name, path)
 
 
 def import_usgs_mcs(store: Store, path: str | Path) -> tuple[int, dict[str, int]]:

@@ -35,6 +35,10 @@ def month_label(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+#: the years a scenario may start in (the data's years: see the schema's year columns)
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
 def check_month(v: Any) -> str:
     """``v`` if it is a ``YYYY-MM`` month, else ``ValueError`` (a pydantic field validator).
 
@@ -44,8 +48,14 @@ def check_month(v: Any) -> str:
     Traceback (most recent call last):
     ...
     ValueError: a month is a string 'YYYY-MM'
+    >>> check_month("9999-06")
+    Traceback (most recent call last):
+    ...
+    ValueError: '9999-06' is outside the years critmin models (1900 to 2100)
     """
     if not isinstance(v, str):
         raise ValueError("a month is a string 'YYYY-MM'")
-    month_index(v)
+    year = month_index(v) // 12
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"{v!r} is outside the years critmin models ({FIRST_YEAR} to {LAST_YEAR})")
     return v

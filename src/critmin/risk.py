@@ -35,7 +35,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import deque
@@ -49,13 +48,15 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
-from critmin import __version__
+from critmin import __version__, options
 from critmin.chain import SupplyChain
 from critmin.engine import build_network, compile_scenario
 from critmin.engine.compiled import with_mode
 from critmin.engine.network import Network
-from critmin.engine.simulate import ENGINES, simulate
+from critmin.engine.simulate import simulate
 from critmin.errors import UserError
+from critmin.options import choice
+from critmin.outputs import atomic_write, remove_stale
 from critmin.sampling import apply_draws, sample
 from critmin.scenario import Scenario
 
@@ -228,6 +229,61 @@ def _pairs(net: Network) -> tuple[tuple[str, str], ...]:
 
 
 ChunkResult = tuple[NDArray[Any], ...]
+
+
+def _repeat(one: ChunkResult, n: int) -> ChunkResult:
+    """A chunk result of one draw repeated ``n`` times (a scenario without uncertainty)."""
+    return tuple(np.repeat(a, n, axis=0) for a in one)
+
+
+#: the largest seed a run stores (DuckDB BIGINT)
+MAX_SEED = 2**63 - 1
+
+
+def check_run_options(
+    draws: int,
+    seed: int | None = None,
+    engine: str = "fast",
+    mode: str | None = None,
+    chunk: int = 2000,
+    threads: int | None = None,
+    target_stderr: float | None = None,
+) -> None:
+    """The checks :func:`run_ensemble` makes of its options, for callers that want them before
+    doing anything costly (starting a cluster); a :class:`UserError` naming the option.
+
+    >>> check_run_options(0)
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: --draws must be at least 1 (got 0)
+    """
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if chunk < 1:
+        raise UserError(f"--chunk must be at least 1 (got {chunk})")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1 (got {threads})")
+    if target_stderr is not None and not target_stderr > 0:
+        raise UserError(f"--target-stderr must be positive (got {target_stderr})")
+    choice("engine", engine, options.ENGINES)
+    if mode is not None:
+        choice("mode", mode, options.MODES)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be an integer from 0 to {MAX_SEED} (got {seed})")
+
+
+def _check_memory(draws: int, pairs: int, materials: int, kept_cells: int) -> None:
+    """Refuse a run whose per-draw results alone would not fit in this machine's memory."""
+    need = draws * (18 * pairs + 4 * materials + 8 + 4 * kept_cells)
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on Linux: let numpy say so
+        return
+    if need > have:
+        raise UserError(
+            f"{draws:,} draws need {need / 2**30:,.1f} GiB for their per-draw results alone, more than this "
+            f"machine's {have / 2**30:,.1f} GiB: run fewer draws (or several runs with other seeds)"
+        )
 
 
 def run_chunk(
@@ -468,20 +524,7 @@ def run_ensemble(
     >>> bool(np.allclose(monthly.sum("month"), ga["shortfall_t"], rtol=1e-5))
     True
     """
-    if draws < 1:
-        raise UserError(f"--draws must be at least 1 (got {draws})")
-    if chunk < 1:
-        raise UserError(f"--chunk must be at least 1 (got {chunk})")
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be at least 1 (got {threads})")
-    if target_stderr is not None and not target_stderr > 0:
-        raise UserError(f"--target-stderr must be positive (got {target_stderr})")
-    if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
-    if mode is not None and mode not in ("market", "coordinated"):
-        raise UserError(f"unknown mode {mode!r} (valid: market, coordinated)")
-    if seed is not None and seed < 0:
-        raise UserError(f"--seed must be a non-negative integer (got {seed})")
+    check_run_options(draws, seed, engine, mode, chunk, threads, target_stderr)
     t0 = time.perf_counter()
     used_seed = scenario.seed if seed is None else seed
     scenario = scenario.with_changes(seed=used_seed)
@@ -491,6 +534,8 @@ def run_ensemble(
     kept = _check_keep(keep_monthly, pairs)
     materials = net.materials
     p, n_kept, months = len(pairs), len(kept), scenario.months
+    _check_memory(draws, p, len(materials), n_kept * months)
+    notes = compile_scenario(scenario, net, chain.blocs, chain).notes
     # preallocated: memory is these per-draw results plus one chunk per thread or worker
     arrays = [np.zeros((draws, p), np.float32) for _ in range(4)]
     first_short = np.full((draws, p), -1, np.int16)
@@ -512,8 +557,14 @@ def run_ensemble(
             progress(c)
 
     pieces = list(chunks(draws, chunk))
-    chain_ref: Any = chain
-    if client is not None:
+    pool: ThreadPoolExecutor | None = None
+    chain_ref: Any = None
+    results: Iterator[tuple[int, ChunkResult]]
+    if not scenario.uncertain:
+        # every draw is the same run: simulate it once, in process, and repeat it
+        one = run_chunk(chain, scenario, 0, 1, engine, mode, kept)
+        results = iter([(0, _repeat(one, draws))])
+    elif client is not None:
         chain_ref = client.scatter(chain, broadcast=True, hash=False)
         window = max(2, 2 * sum(client.nthreads().values()))
 
@@ -540,10 +591,11 @@ def run_ensemble(
                 stopped = True
                 break
     finally:
-        results.close()  # cancels the chunks still queued
-        if client is not None:
+        if isinstance(results, Generator):
+            results.close()  # cancels the chunks still queued
+        if chain_ref is not None:
             chain_ref.release()
-        elif pool is not None:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     attrs: dict[str, Any] = {
         "scenario": scenario.name,
@@ -564,6 +616,7 @@ def run_ensemble(
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - t0, 3),
         "run_id": mc_run_id(scenario, chain.fingerprint, draws, used_seed, engine, used_mode, target_stderr, chunk),
+        "notes": "\n".join(notes),
     }
     return Ensemble.from_arrays(
         pairs,
@@ -768,24 +821,10 @@ def save_ensemble(store: Any, ens: Ensemble, folder: str | Path | None = None) -
         raise UserError(f"no database at {store.path}; run `critmin data build` first")
     run_id = str(ens.attrs["run_id"])
     folder = Path(folder) if folder is not None else mc_folder(store)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {folder}: {exc.strerror or exc}") from exc
-    final = folder / f"{run_id}.parquet"
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{run_id}.", suffix=".parquet.partial", dir=folder)
-    except OSError as exc:
-        raise UserError(f"cannot write in {folder}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write_per_draw(ens, tmp)
-        existed = final.exists()
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    final = (folder / f"{run_id}.parquet").resolve()
+    existed = final.exists()
+    remove_stale(final.parent)  # temporaries of killed saves of any run
+    atomic_write(final, lambda tmp: write_per_draw(ens, tmp), protect=[store.path])
     a = ens.attrs
     row = pd.DataFrame(
         [
@@ -817,7 +856,7 @@ def save_ensemble(store: Any, ens: Ensemble, folder: str | Path | None = None) -
 
 # -- Dask ---------------------------------------------------------------------------------------
 #: a Dask scheduler address: [protocol://]host:port
-_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+_ADDRESS = re.compile(r"^(?:tcp://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 
 #: worker environment of the local clusters critmin starts (``None``: not set, even if this process
 #: has it). Dask's default sets MALLOC_TRIM_THRESHOLD_=65536 before spawning workers; setting it
@@ -858,7 +897,7 @@ def dask_client(workers: int = 0, scheduler: str | None = None, timeout_s: float
     if scheduler is not None:
         try:
             return Client(scheduler.strip(), timeout=f"{timeout_s}s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # any failure to connect is about the address the user gave
             why = " ".join(str(exc).split()) or type(exc).__name__
             raise UserError(f"cannot reach the Dask scheduler at {scheduler} (waited {timeout_s:g} s): {why}") from exc
     # the workers are spawned inside Client(): set their environment for that moment only (a
@@ -867,8 +906,9 @@ def dask_client(workers: int = 0, scheduler: str | None = None, timeout_s: float
     saved = {k: os.environ.pop(k) for k, v in WORKER_ENV.items() if v is None and k in os.environ}
     try:
         with dask.config.set(env):
+            # the dashboard on a free port (":0"): Dask's default 8787 warns when two clusters run
             return Client(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, set_as_default=False
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", set_as_default=False
             )
     finally:
         os.environ.update(saved)

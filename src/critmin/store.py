@@ -73,6 +73,7 @@ import platformdirs
 from critmin import __version__
 from critmin.dataset import BASE_YEAR, build_tables, load_parameters
 from critmin.errors import RowProblem, StoreBusyError, UnknownNameError, UserError
+from critmin.outputs import atomic_write, check_file_target
 from critmin.schema import IMPORTABLE, RUN_TABLES, TABLES, Table, create_table_sql, table
 from critmin.validate import problems_error, validate_frame
 
@@ -165,6 +166,8 @@ class Store:
         p = self.path
         if p.is_dir():
             raise UserError(f"{p}: is a folder, not a database file; pass a file path with --db")
+        if p.exists() and not p.is_file():
+            raise UserError(f"{p}: is not a regular file (a device or a pipe); pass a database file path with --db")
         try:
             with p.open("rb") as fh:
                 head = fh.read(12)
@@ -188,6 +191,7 @@ class Store:
         """What the database lacks against :mod:`critmin.schema` (tables, columns, column types
         of the built tables); empty when complete. Run tables are created when first written."""
         with self.connect(read_only=True) as con:
+            _check_critmin(con, self.path)
             return _schema_problems(con)
 
     def verify(self) -> None:
@@ -280,6 +284,7 @@ class Store:
         """Rebuild an existing database in one transaction, keeping runs and the user layer."""
         notices: list[str] = []
         with self.connect() as con:
+            _check_critmin(con, self.path)
             con.execute("BEGIN TRANSACTION")
             try:
                 user: dict[str, pd.DataFrame] = {}
@@ -484,6 +489,23 @@ class Store:
         for msg in moved:
             self._notify(msg)
 
+    def delete_runs(self, run_ids: list[str]) -> None:
+        """Remove runs from every run table in one transaction (undoes a job that failed after
+        storing them)."""
+        if not run_ids or not self.exists():
+            return
+        with self.connect() as con:
+            present = _present_tables(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in RUN_TABLES:
+                    if name in present:
+                        con.execute(f'DELETE FROM "{name}" WHERE run_id IN (SELECT unnest(?))', [run_ids])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     def read_runs(self, name: str = "runs") -> pd.DataFrame:
         """A run table (empty, with the schema's columns, where no run was stored yet). A table of
         an older layout gives the columns it has, the others empty."""
@@ -506,21 +528,12 @@ class Store:
         """Write a table to CSV or Parquet (complete or not at all); returns the row count."""
         if fmt not in ("csv", "parquet"):
             raise UserError(f"unknown format {fmt!r} (valid: csv, parquet)")
-        out = Path(out)
-        if out.is_dir():
-            raise UserError(f"{out}: is a folder; give a file name to export to")
+        check_file_target(out, protect=[self.path])
         df = self.read(name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            if fmt == "csv":
-                df.to_csv(tmp, index=False)
-            else:
-                df.to_parquet(tmp, index=False)
-            os.replace(tmp, out)
-        finally:
-            with suppress(FileNotFoundError):
-                tmp.unlink()
+        if fmt == "csv":
+            atomic_write(out, lambda tmp: df.to_csv(tmp, index=False), protect=[self.path])
+        else:
+            atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False), protect=[self.path])
         return len(df)
 
 
@@ -719,6 +732,26 @@ def _table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     for t, c, ty in rows:
         out.setdefault(str(t), {})[str(c)] = str(ty)
     return out
+
+
+def _check_critmin(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a DuckDB database that is not critmin's: one with tables but no ``meta`` table naming
+    a critmin version (another tool's file). critmin never builds into, repairs or reads one. An
+    empty database (no tables: an interrupted old build) is critmin's to build."""
+    present = _present_tables(con)
+    if not present:
+        return
+    version = None
+    if "meta" in present:
+        with suppress(duckdb.Error):
+            row = con.execute("SELECT value FROM meta WHERE key = 'critmin_version'").fetchone()
+            version = row[0] if row else None
+    if version is None:
+        raise UserError(
+            f"{path} is a DuckDB database but not critmin's (no critmin build record among its tables "
+            f"{', '.join(sorted(present)[:5])}{', ...' if len(present) > 5 else ''}); critmin will not use or "
+            "change it: pass another file with --db"
+        )
 
 
 def _schema_problems(con: duckdb.DuckDBPyConnection) -> list[str]:

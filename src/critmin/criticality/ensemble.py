@@ -18,6 +18,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,13 +31,24 @@ from critmin.errors import UserError
 
 
 def weights_for(scenarios: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
-    """Normalised scenario weights (equal by default)."""
+    """Normalised scenario weights (equal by default); each scenario once, finite weights.
+
+    >>> weights_for(["a", "a"], [1, 3])
+    Traceback (most recent call last):
+    ...
+    critmin.errors.UserError: scenario 'a' is named twice: name each scenario once (give it the summed weight)
+    """
+    seen: set[str] = set()
+    for s in scenarios:
+        if s in seen:
+            raise UserError(f"scenario {s!r} is named twice: name each scenario once (give it the summed weight)")
+        seen.add(s)
     if weights is None:
         return {s: 1.0 / len(scenarios) for s in scenarios}
     if len(weights) != len(scenarios):
         raise UserError(f"{len(weights)} weights for {len(scenarios)} scenarios")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise UserError("scenario weights must be non-negative and not all zero")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise UserError("scenario weights must be finite, non-negative and not all zero")
     total = float(sum(weights))
     return {s: float(w) / total for s, w in zip(scenarios, weights, strict=True)}
 
@@ -59,7 +71,7 @@ def expected_losses(
     w = weights_for(scenarios, weights)
     out: dict[str, dict[str, Any]] = {}
     for name in scenarios:
-        s = load_scenario(name)
+        s = load_scenario(name, blocs=chain.blocs)
         n = draws if s.uncertain else 1
         ens = run_ensemble(s, chain, n, seed=seed)
         pairs = ens.pairs

@@ -56,6 +56,7 @@ def matrix_figure(
     return fig
 
 
-def write_figure(fig: go.Figure, path: str | Path) -> None:
-    """Write a self-contained HTML page (plotly.js inlined: works offline), atomically."""
-    atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+def write_figure(fig: go.Figure, path: str | Path, protect: Sequence[str | Path] = ()) -> None:
+    """Write a self-contained HTML page (plotly.js inlined: works offline), all or nothing, never
+    over a database (nor over one of ``protect``)."""
+    atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True), protect)

@@ -66,8 +66,8 @@ _LOCAL = threading.local()
 
 
 class _Model:
-    """One HiGHS instance kept alive per LP structure (built once per thread: no construction and
-    banner per solve); each solve passes the whole model.
+    """One HiGHS instance kept alive per thread (no construction and banner per solve); each solve
+    passes the whole model.
 
     Changing only the data of a kept model (costs, bounds and the changed matrix entries) and
     starting from the previous basis was 1.2x faster, but on orders of a few micro-tonnes next to
@@ -127,15 +127,15 @@ def _solve(
     row_upper: Array,
     maximize: bool = False,
 ) -> Array:
-    """Solve a small LP given dense ``a`` (rows x cols) on the model kept for structure ``key``
-    (one per thread); return the column values."""
-    models: dict[tuple[Any, ...], _Model] | None = getattr(_LOCAL, "models", None)
-    if models is None:
-        models = _LOCAL.models = {}
-    model = models.get(key)
+    """Solve a small LP given dense ``a`` (rows x cols) on this thread's HiGHS instance; return the
+    column values. ``key`` names the LP's structure (in error messages)."""
+    model: _Model | None = getattr(_LOCAL, "model", None)
     if model is None:
-        model = models[key] = _Model()
-    return model.solve(cost, lower, upper, a, row_lower, row_upper, maximize)
+        model = _LOCAL.model = _Model()
+    try:
+        return model.solve(cost, lower, upper, a, row_lower, row_upper, maximize)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc} ({key[0]} LP, {key[1:]})") from None
 
 
 def _flat(*arrays: Any) -> list[Array]:

@@ -42,7 +42,14 @@ from __future__ import annotations
 
 from critmin.months import month_index, month_label
 from critmin.names import DEFAULT_REGIONS
-from critmin.scenario.loading import builtin_names, builtin_text, load_scenario, parse_scenario, scenario_from_dict
+from critmin.scenario.loading import (
+    builtin_names,
+    builtin_text,
+    load_scenario,
+    parse_scenario,
+    read_scenario,
+    scenario_from_dict,
+)
 from critmin.scenario.model import Scenario, expand_targets
 from critmin.scenario.specs import DemandResponse, Disruption, Inventory, Outage, Project, RampUp, Stockpile
 from critmin.scenario.template import TEMPLATE, template
@@ -71,6 +78,7 @@ __all__ = [
     "month_index",
     "month_label",
     "parse_scenario",
+    "read_scenario",
     "scenario_from_dict",
     "template",
 ]

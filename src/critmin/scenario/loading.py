@@ -188,11 +188,23 @@ def load_scenario(name_or_path: str | Path, *, blocs: names.Blocs | None = None)
     >>> load_scenario("lynas-malaysia-outage-6m").outage[0].facility
     'lynas-malaysia-lamp-light-re-separation'
     """
+    return read_scenario(name_or_path, blocs=blocs)[0]
+
+
+def read_scenario(name_or_path: str | Path, *, blocs: names.Blocs | None = None) -> tuple[Scenario, str]:
+    """The scenario :func:`load_scenario` loads, and the TOML text it was read from.
+
+    >>> s, text = read_scenario("ga-ge-ban-us")
+    >>> s.name, text.startswith('name = "ga-ge-ban-us"')
+    ('ga-ge-ban-us', True)
+    """
     p = Path(name_or_path)
     try:  # a file (or anything else on disk but a directory named like a built-in) wins over a built-in
         on_disk = p.exists() and not (p.is_dir() and str(name_or_path) in builtin_names())
     except OSError:  # a name the system cannot even look up (too long): not a file
         on_disk = False
     if p.suffix == ".toml" or on_disk:
-        return parse_scenario(names.read_text_file(p, "scenario file"), str(p), blocs=blocs)
-    return parse_scenario(builtin_text(str(name_or_path)), f"{name_or_path} (built-in)", blocs=blocs)
+        text = names.read_text_file(p, "scenario file")
+        return parse_scenario(text, str(p), blocs=blocs), text
+    text = builtin_text(str(name_or_path))
+    return parse_scenario(text, f"{name_or_path} (built-in)", blocs=blocs), text

@@ -47,7 +47,7 @@ class Scenario(_Spec):
     start: str
     months: int = Field(ge=1, le=240)
     mode: Literal["market", "coordinated"] = "market"
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)  # stored as a DuckDB BIGINT
     regions: tuple[str, ...] = DEFAULT_REGIONS
     coalition: str = "framework"
     disruption: tuple[Disruption, ...] = ()

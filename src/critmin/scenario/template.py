@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 TEMPLATE = """# critmin scenario: {name}
 # Months are "YYYY-MM"; quantities are tonnes of contained element; shares are 0..1.
 # Validate with:  critmin scenarios show {path}      Run with:  critmin run {path}
-name = "{name}"
+name = {name_toml}
 description = "What this scenario asks"
 source = "Where its numbers come from"
 start = "2026-01"          # first month simulated
@@ -86,5 +88,12 @@ months = 12
 
 
 def template(name: str, path: str = "scenario.toml") -> str:
-    """A commented scenario template that loads as written."""
-    return TEMPLATE.format(name=name, path=path)
+    """A commented scenario template that loads as written (the name is written as a TOML string,
+    so quotes and backslashes in it stay part of the name).
+
+    >>> import tomllib
+    >>> tomllib.loads(template('my "big" case'))["name"]
+    'my "big" case'
+    """
+    one_line = " ".join(name.split())
+    return TEMPLATE.format(name=one_line, name_toml=json.dumps(one_line, ensure_ascii=False), path=path)

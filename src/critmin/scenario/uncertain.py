@@ -174,9 +174,11 @@ class Uncertain(_Spec):
             if not self.values:
                 raise ValueError("choice needs values = [...]")
             if self.weights and (
-                len(self.weights) != len(self.values) or min(self.weights) < 0 or sum(self.weights) <= 0
+                len(self.weights) != len(self.values)
+                or min(self.weights) < 0
+                or not 0 < sum(self.weights) < float("inf")
             ):
-                raise ValueError("weights must be as many as values, non-negative, not all zero")
+                raise ValueError("weights must be as many as values, non-negative, not all zero, with a finite sum")
         if self.dist == "normal" and lo is not None and hi is not None and lo == hi:
             raise ValueError("a truncated normal needs low < high")
         return self
