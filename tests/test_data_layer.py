@@ -124,7 +124,7 @@ def test_a_killed_first_build_leaves_no_half_database(tmp_path: Path) -> None:
     """SIGKILL at several moments of `critmin --db NEW data build`: the path is absent or complete."""
     # delays after the first file appears in the folder (lock, temporary or database), then two
     # delays from the start (during start-up and derivation)
-    moments = [("file", d) for d in (0.0, 0.03, 0.2)] + [("start", 1.5)]
+    moments = [("file", 0.0), ("file", 0.2), ("start", 1.5)]
     for i, (after, delay) in enumerate(moments):
         folder = tmp_path / f"kill{i}"
         folder.mkdir()

@@ -547,12 +547,15 @@ def test_concurrent_build_with_overrides_and_reads(store_copy: critmin.Store, tm
 
 
 def test_concurrent_imports(store_copy: critmin.Store, tmp_path: Path) -> None:
-    n_params = len(store_copy.read("parameters"))
+    """Two processes import into one store at once, four times each: every row of both lands, and
+    the row both write (one key) is replaced, never duplicated."""
+    prod_header = "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes"
+    n_rows = len(store_copy.read("production"))
     files = []
-    for who in ("a", "b"):
+    for who, year in (("a", 2031), ("b", 2032)):
         f = tmp_path / f"{who}.csv"
         f.write_text(
-            f"{PARAM_HEADER}\nconc_{who},*,*,*,1,u,test,user,\nutilisation,*,*,*,0.8,fraction,{who},user,\n",
+            f"{prod_header}\nDy,mine,LAO,{year},1,t,content,{who},user,\nDy,mine,LAO,2030,2,t,content,{who},user,\n",
             encoding="utf-8",
         )
         files.append(f)
@@ -562,8 +565,8 @@ def test_concurrent_imports(store_copy: critmin.Store, tmp_path: Path) -> None:
             f"""
             import critmin
             s = critmin.Store({path!r})
-            for _ in range(2):  # each import of parameters re-derives (about 1 s): two overlap well enough
-                assert s.import_csv("parameters", {str(f)!r}) == 2
+            for _ in range(4):
+                assert s.import_csv("production", {str(f)!r}) == 2
             print("ok")
             """,
             _env(),
@@ -573,12 +576,12 @@ def test_concurrent_imports(store_copy: critmin.Store, tmp_path: Path) -> None:
     for rc, out, err in _finish(procs):
         assert rc == 0, err
         assert out.strip() == "ok"
-    p = store_copy.read("parameters")
-    assert len(p) == n_params + 2  # conc_a and conc_b added; utilisation replaced, not duplicated
-    assert set(p["parameter"]) >= {"conc_a", "conc_b"}
-    util = p[p["parameter"] == "utilisation"]
-    assert len(util) == 1
-    assert util["source"].iloc[0] in {"a", "b"}
+    p = store_copy.read("production")
+    assert len(p) == n_rows + 3  # 2031 and 2032 added; 2030 written by both, kept once
+    lao = p[(p["country_iso3"] == "LAO") & (p["material"] == "Dy")].set_index("year")
+    assert set(lao.index) == {2030, 2031, 2032}
+    assert lao.loc[2031, "source"] == "a" and lao.loc[2032, "source"] == "b"
+    assert lao.loc[2030, "source"] in {"a", "b"}
 
 
 def test_store_busy_after_timeout(store_copy: critmin.Store) -> None:
