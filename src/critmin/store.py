@@ -403,20 +403,14 @@ class Store:
     def layers(self) -> pd.DataFrame:
         """Rows per table and layer (``shipped``, ``overrides``, ``import``): what ``data
         sources`` summarises as the user layer."""
-        parts = []
-        with self.connect(read_only=True) as con:
-            try:
-                for name in IMPORTABLE:
-                    parts.append(
-                        con.execute(
-                            f'SELECT \'{name}\' AS "table", layer, count(*) AS rows FROM "{name}" GROUP BY layer'
-                        ).df()
-                    )
-            except (duckdb.CatalogException, duckdb.BinderException):
-                self._raise_if_incomplete(con)
-                raise
-        df = pd.concat(parts, ignore_index=True)
-        return df.sort_values(["table", "layer"]).reset_index(drop=True)
+        df = self.sources()
+        df = df[df["table"].isin(IMPORTABLE)]
+        return (
+            df.groupby(["table", "layer"], as_index=False)["rows"]
+            .sum()
+            .sort_values(["table", "layer"])
+            .reset_index(drop=True)
+        )
 
     # -- writing ---------------------------------------------------------
     def import_frame(self, name: str, raw: pd.DataFrame, origin: str, first_line: int = 2) -> int:
