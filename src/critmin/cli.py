@@ -418,9 +418,10 @@ def run_cmd(
     store = _store()
     chain = _chain(store)
     res = jobs.run_job(scenario, chain, engine=engine, mode=mode, store=store if save else None, out_dir=out_dir)
-    for n in dict.fromkeys(n for r in res.runs.values() for n in r.notes):
-        note(n)
+    notes = list(dict.fromkeys(n for r in res.runs.values() for n in r.notes))
     if fmt == "json":
+        for n in notes:
+            note(n)
         emit_document(res.document())
         return
     s = res.scenario
@@ -428,6 +429,8 @@ def run_cmd(
     if res.value_of_cooperation is not None:
         title = f"{s.name}: value of cooperation ({s.coalition} pools; shortfall in t over {s.months} months)"
         emit(res.value_of_cooperation, "table", title=title)
+        for n in notes:
+            note(n)
         say("run ids " + ", ".join(f"{m} {r.run_id}" for m, r in res.runs.items()) + where)
         return
     run = res.run
@@ -441,6 +444,8 @@ def run_cmd(
         emit(short.head(top) if top else short, "table", title=title)
     peaks = run.dataset["price_index"].max("month").to_series()
     say("peak price index: " + ", ".join(f"{m} {v:.2f}" for m, v in peaks.items()))
+    for n in notes:
+        note(n)
     say(f"run id {run.run_id}{where}")
 
 
@@ -482,9 +487,9 @@ def mc_cmd(
             workers=workers, scheduler=scheduler, alpha=alpha, target_stderr=target_stderr,
             store=store if save else None, progress=progress),
     )  # fmt: skip
-    for n in res.notes:
-        note(n)
     if fmt == "json":
+        for n in res.notes:
+            note(n)
         emit_document(res.document())
         return
     meta = res.metadata
@@ -499,6 +504,8 @@ def mc_cmd(
     else:
         emit(shown.head(top) if top else shown, "table", title=title, columns=cols)
     emit(res.convergence, "table", title="convergence (world expected shortfall)")
+    for n in res.notes:
+        note(n)
     say(f"run id {meta['run_id']}" + (f"; per-draw summaries in {res.parquet}" if res.parquet else ""))
 
 
