@@ -60,12 +60,19 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
+    """``disruption[0].severity``; a key with control characters or spaces is quoted, so the
+    message stays one line.
+
+    >>> print(_format_loc(("demand", "a\\nb")))
+    demand.'a\\nb'
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() and " " not in text else repr(text))
     return out or "(top level)"
 
 
