@@ -29,16 +29,58 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from critmin import metrics
-from critmin.chain import SupplyChain
-from critmin.criticality import assess
-from critmin.engine import run_scenario
-from critmin.errors import UserError
-from critmin.jobs import criticality_job, load_chain, monte_carlo_job, open_store, run_job
-from critmin.results import RunResult
-from critmin.risk import risk_metrics, run_ensemble
-from critmin.scenario import Scenario, load_scenario, parse_scenario
-from critmin.store import Store, default_db_path
+from typing import TYPE_CHECKING, Any
+
+#: the public API: name -> module it lives in (imported on first use, so that `import critmin.store`
+#: or `critmin --version` does not pay for the engine, xarray and the rest)
+_API = {
+    "RunResult": "critmin.results",
+    "Scenario": "critmin.scenario",
+    "Store": "critmin.store",
+    "SupplyChain": "critmin.chain",
+    "UserError": "critmin.errors",
+    "assess": "critmin.criticality",
+    "criticality_job": "critmin.jobs",
+    "default_db_path": "critmin.store",
+    "load_chain": "critmin.jobs",
+    "load_scenario": "critmin.scenario",
+    "metrics": "critmin.metrics",
+    "monte_carlo_job": "critmin.jobs",
+    "open_store": "critmin.jobs",
+    "parse_scenario": "critmin.scenario",
+    "risk_metrics": "critmin.risk",
+    "run_ensemble": "critmin.risk",
+    "run_job": "critmin.jobs",
+    "run_scenario": "critmin.engine",
+}
+
+if TYPE_CHECKING:
+    from critmin import metrics
+    from critmin.chain import SupplyChain
+    from critmin.criticality import assess
+    from critmin.engine import run_scenario
+    from critmin.errors import UserError
+    from critmin.jobs import criticality_job, load_chain, monte_carlo_job, open_store, run_job
+    from critmin.results import RunResult
+    from critmin.risk import risk_metrics, run_ensemble
+    from critmin.scenario import Scenario, load_scenario, parse_scenario
+    from critmin.store import Store, default_db_path
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name not in _API:
+        raise AttributeError(f"module 'critmin' has no attribute {name!r}")
+    module = importlib.import_module(_API[name])
+    value = module if name == "metrics" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
+
 
 __all__ = [
     "RunResult",

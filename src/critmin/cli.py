@@ -14,7 +14,7 @@ import math
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -22,14 +22,33 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from critmin import __version__, jobs, metrics
-from critmin.chain import SupplyChain
+from critmin import __version__
 from critmin.errors import DataValidationError, UserError
 from critmin.names import load_blocs
 from critmin.options import DOCUMENT_FORMATS, TABLE_FORMATS, choice
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
 from critmin.tabular import plain, records
+
+if TYPE_CHECKING:
+    from critmin import jobs, metrics
+    from critmin.chain import SupplyChain
+else:
+
+    class _OnFirstUse:
+        """A module imported when first used: `critmin data build` or `--version` need only the
+        store, not the engine, xarray and the rest."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module(self._name), attr)
+
+    jobs = _OnFirstUse("critmin.jobs")
+    metrics = _OnFirstUse("critmin.metrics")
 
 app = typer.Typer(
     help="critmin: critical-mineral supply-chain security (chain map, metrics, disruption scenarios).",
