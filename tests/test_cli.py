@@ -275,14 +275,19 @@ def test_help_and_notes_keep_square_brackets(capsys, db, tmp_path):
     assert "has no [[uncertain]] entries" in err
 
 
-def test_table_cells_are_text_not_markup(capsys, db, tmp_path):
+def import_lao_row(capsys, db: Path, tmp_path: Path, source: str) -> None:
+    """Import one Dy mine row for Laos, 2024, with ``source``, as a user would."""
     rows = tmp_path / "prod.csv"
     rows.write_text(
         "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes\n"
-        "Dy,mine,LAO,2024,12,t,content,MOFCOM Announcement No. 18 [2025] [bold]x[/bold],user,\n",
+        f"Dy,mine,LAO,2024,12,t,content,{source},user,\n",
         encoding="utf-8",
     )
     assert run(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
+
+
+def test_table_cells_are_text_not_markup(capsys, db, tmp_path):
+    import_lao_row(capsys, db, tmp_path, "MOFCOM Announcement No. 18 [2025] [bold]x[/bold]")
     code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024")
     assert code == 0
     assert "No. 18 [2025] [bold]x[/bold]" in out
@@ -393,13 +398,7 @@ def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
 
 
 def test_imports_survive_rebuild_and_show_as_user_layer(capsys, db, tmp_path):
-    rows = tmp_path / "prod.csv"
-    rows.write_text(
-        "material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes\n"
-        "Dy,mine,LAO,2024,12,t,content,my survey,user,\n",
-        encoding="utf-8",
-    )
-    assert run(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
+    import_lao_row(capsys, db, tmp_path, "my survey")
 
     def lao() -> list[dict]:
         code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024", "-f", "json")
