@@ -484,3 +484,19 @@ def test_project_errors_are_user_errors(chain):
         run_scenario(parse_scenario(PROJECT + '[[project]]\nfacility = "mountain-pass-mine-and-mill"\n'), chain)
     with pytest.raises(UserError, match="needs region, stage"):
         parse_scenario(PROJECT + '[[project]]\nname = "x"\n')
+
+
+def test_runs_record_the_fingerprint_of_the_data_and_blocs_they_used(chain, built_store):
+    """Issue 10, bug 7: a run from the library records the chain's fingerprint (it was '')."""
+    import dataclasses
+
+    from critmin.names import Blocs, default_blocs
+
+    res = run_scenario(load_scenario("ga-ge-ban-us"), chain)
+    assert len(res.data_sha256) == 64 and res.data_sha256 == chain.fingerprint
+    assert res.metadata()["data_sha256"] == chain.fingerprint
+    blocs = Blocs({**{b: default_blocs().members(b) for b in default_blocs().names}, "quad": ("AUS", "IND")})
+    assert dataclasses.replace(chain, blocs=blocs).fingerprint != chain.fingerprint  # the blocs count
+    fewer = SupplyChain.from_frames(chain.production.iloc[:-1], demand=chain.demand, capacity=chain.capacity)
+    assert fewer.fingerprint != chain.fingerprint  # and so do the data
+    assert SupplyChain.from_store(built_store).fingerprint == chain.fingerprint  # and nothing else
