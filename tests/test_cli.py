@@ -379,13 +379,19 @@ def test_tests_run_in_a_sandbox_not_the_users_database():
     assert not str(default_db_path()).startswith(str(Path.home()))
 
 
-def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
+def quad_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A bloc file defining quad (USA, JPN, AUS, IND) and a scenario that targets it and pools it."""
     blocs = tmp_path / "quad.toml"
     blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
     scen = tmp_path / "quad-ga.toml"
     scen.write_text('name = "quad-ga"\nstart = "2026-01"\nmonths = 6\ncoalition = "quad"\n[[disruption]]\n'
                     'exporter = "CHN"\nmaterials = ["Ga"]\nstages = ["separation"]\ntargets = ["quad"]\n'
                     'severity = 1.0\nstart = "2026-01"\nmonths = 3\n', encoding="utf-8")  # fmt: skip
+    return blocs, scen
+
+
+def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
+    blocs, scen = quad_files(tmp_path)
     code, _, err = run(capsys, db, "scenarios", "show", str(scen))
     assert code == 2 and "unknown" in err and "quad" in err
     code, out, err = run(capsys, db, "--blocs", str(blocs), "scenarios", "show", str(scen), "-f", "json")
@@ -481,12 +487,7 @@ def test_ensemble_weights_are_checked(capsys, db, args, needle):
 
 
 def test_user_blocs_reach_the_ensemble_method(capsys, db, tmp_path):
-    blocs = tmp_path / "quad.toml"
-    blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
-    scen = tmp_path / "q.toml"
-    scen.write_text('name = "q"\nstart = "2026-01"\nmonths = 6\ncoalition = "quad"\n[[disruption]]\n'
-                    'exporter = "CHN"\nmaterials = ["Ga"]\nstages = ["separation"]\ntargets = ["quad"]\n'
-                    'severity = 1.0\nstart = "2026-01"\nmonths = 3\n', encoding="utf-8")  # fmt: skip
+    blocs, scen = quad_files(tmp_path)
     code, out, err = run(capsys, db, "--blocs", str(blocs), "criticality", "--method", "ensemble", "-p", "USA",
                          "--scenarios", str(scen), "--materials", "Ga", "-f", "json")  # fmt: skip
     assert code == 0, err

@@ -285,8 +285,7 @@ class Store:
         notices: list[str] = []
         with self.connect() as con:
             _check_critmin(con, self.path)
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 user: dict[str, pd.DataFrame] = {}
                 legacy: dict[str, pd.DataFrame] = {}
                 if discard_imports:
@@ -307,10 +306,6 @@ class Store:
                             "the rows again"
                         )
                 counts = _write_tables(con, tables, notices)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         for msg in notices:
             self._notify(msg)
         kept = {n: len(f) for n, f in user.items() if len(f)}
@@ -428,27 +423,21 @@ class Store:
         self.verify()
         typed = typed.assign(layer="import")
         moved: list[str] = []
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                if name == "parameters":
-                    user, _ = _stored_layer(con, "import")
-                    overrides, _ = _stored_layer(con, "overrides")
-                    user[name] = _upsert_frame(user.get(name, typed.iloc[:0]), typed, t)
-                    _write_tables(con, _compose(overrides, user), moved)
-                else:
-                    con.register("_incoming", typed)
-                    keys = " AND ".join(f't."{k}" = i."{k}"' for k in t.key)
-                    con.execute(f'DELETE FROM "{name}" t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {keys})')
-                    _insert(con, t, typed)
-                    con.unregister("_incoming")
-                    if name == "production":
-                        _check_one_unit(con, typed, origin, first_line)
-                    _write_meta(con)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, _transaction(con):
+            if name == "parameters":
+                user, _ = _stored_layer(con, "import")
+                overrides, _ = _stored_layer(con, "overrides")
+                user[name] = _upsert_frame(user.get(name, typed.iloc[:0]), typed, t)
+                _write_tables(con, _compose(overrides, user), moved)
+            else:
+                con.register("_incoming", typed)
+                keys = " AND ".join(f't."{k}" = i."{k}"' for k in t.key)
+                con.execute(f'DELETE FROM "{name}" t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {keys})')
+                _insert(con, t, typed)
+                con.unregister("_incoming")
+                if name == "production":
+                    _check_one_unit(con, typed, origin, first_line)
+                _write_meta(con)
         for msg in moved:
             self._notify(msg)
         if name == "parameters":
@@ -466,20 +455,14 @@ class Store:
         if not self.exists():
             raise UserError(f"no database at {self.path}; run `{repair_command(self.path)}` first")
         moved: list[str] = []
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                moved = _ensure_run_tables(con)
-                for name, frame in frames.items():
-                    t = table(name)
-                    if t.kind != "run":
-                        raise ValueError(f"{name} is not a run table")
-                    con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [run_id])
-                    _insert(con, t, frame)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, _transaction(con):
+            moved = _ensure_run_tables(con)
+            for name, frame in frames.items():
+                t = table(name)
+                if t.kind != "run":
+                    raise ValueError(f"{name} is not a run table")
+                con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [run_id])
+                _insert(con, t, frame)
         for msg in moved:
             self._notify(msg)
 
@@ -490,15 +473,10 @@ class Store:
             return
         with self.connect() as con:
             present = _present_tables(con)
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 for name in RUN_TABLES:
                     if name in present:
                         con.execute(f'DELETE FROM "{name}" WHERE run_id IN (SELECT unnest(?))', [run_ids])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
 
     def read_runs(self, name: str = "runs") -> pd.DataFrame:
         """A run table (empty, with the schema's columns, where no run was stored yet). A table of
@@ -713,6 +691,18 @@ def _count_layer(con: duckdb.DuckDBPyConnection, layer: str) -> int:
             row = con.execute(f'SELECT count(*) FROM "{name}" WHERE layer = ?', [layer]).fetchone()
             n += int(row[0]) if row else 0
     return n
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed if the block completes, rolled back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
