@@ -215,7 +215,7 @@ def test_run_json_contract_and_storage(capsys, db, tmp_path):
 def test_run_table_says_who_runs_short(capsys, db):
     code, out, _ = run(capsys, db, "run", "china-embargo-framework-12m", "--mode", "coordinated", "--no-save")
     assert code == 0
-    assert "coordinated mode" in out and "JPN" in out and "USA" in out and "peak price index" in out
+    assert "coordinated mode" in out and "JPN" in out and "USA" in out and "peak world paid price index" in out
 
 
 @pytest.mark.parametrize(
@@ -256,9 +256,17 @@ def test_run_both_modes_reports_value_of_cooperation(capsys, db, tmp_path):
     assert doc["market"]["mode"] == "market" and doc["coordinated"]["mode"] == "coordinated"
     voc = doc["value_of_cooperation"]
     us_nd = next(r for r in voc if r["material"] == "Nd" and r["region"] == "USA")
-    assert us_nd["defence_shortfall_market_t"] > 0 and us_nd["defence_shortfall_coordinated_t"] == pytest.approx(0)
-    assert us_nd["defence_gain_t"] == pytest.approx(us_nd["defence_shortfall_market_t"])
-    assert all(r["gain_t"] >= -1e-6 for r in voc if r["region"] != "others")
+    # pooling serves defence first: less defence shortfall (not none: under the re-export rule the
+    # partners' own Dy does not cover even their defence use)
+    assert 0 < us_nd["defence_shortfall_coordinated_t"] < us_nd["defence_shortfall_market_t"]
+    assert us_nd["defence_gain_t"] == pytest.approx(
+        us_nd["defence_shortfall_market_t"] - us_nd["defence_shortfall_coordinated_t"]
+    )
+    # pooling by priority moves material from civil use to defence (also across members): weighted
+    # by priority (defence 1, civil 1/2) every member gains, and the coalition's defence gains
+    members = [r for r in voc if r["region"] != "others"]
+    assert all(0.5 * (r["gain_t"] - r["defence_gain_t"]) + r["defence_gain_t"] >= -1e-6 for r in members)
+    assert sum(r["defence_gain_t"] for r in members) > 0
     assert (tmp_path / "both" / "value_of_cooperation.csv").exists()
     assert (tmp_path / "both" / "market" / "summary.csv").exists()
 

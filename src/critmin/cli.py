@@ -460,12 +460,33 @@ def run_cmd(
     if short.empty:
         say(f"{title}\nno shortfall in any region")
     else:
-        emit(short.head(top) if top else short, "table", title=title)
+        cols = ["material", "region", "shortfall_t", "shortfall_share", "months_short", "first_month_short",
+                "peak_month", "peak_month_share", "min_cover_months", "peak_price_index"]  # fmt: skip
+        emit(short.head(top) if top else short, "table", title=title, columns=cols)
+        years = jobs.shortfall_by_year_table(run, short.head(top) if top else short)
+        emit(years, "table", title="shortfall share by calendar year")
+        stops = run.stoppage()
+        stops = stops[stops["months_stopped"] > 0]
+        if not stops.empty:
+            emit(stops.head(top) if top else stops, "table",
+                 title="line-stoppage proxy: months a sector got less than its threshold of its need")  # fmt: skip
     peaks = run.dataset["price_index"].max("month").to_series()
-    say("peak price index: " + ", ".join(f"{m} {v:.2f}" for m, v in peaks.items()))
+    say("peak world paid price index: " + ", ".join(f"{m} {v:.2f}" for m, v in peaks.items()))
     for n in notes:
         note(n)
     say(f"run id {run.run_id}{where}")
+
+
+@app.command("hindcast")
+def hindcast_cmd(
+    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    fmt: FORMAT = "table",
+) -> None:
+    """The 2025 hindcast: the apr2025-heavy-ree run month by month next to China's customs data and
+    regional Dy/Tb prices (src/critmin/data/hindcast_2025.csv)."""
+    cmp = jobs.hindcast_job(_chain(), engine=engine)
+    cols = ["indicator", "month", "region", "material", "observed", "model", "model_paid", "unit", "ratio"]
+    emit(cmp, fmt, title="apr2025-heavy-ree against 2025 observations (ratio = model / observed)", columns=cols)
 
 
 @app.command("mc")

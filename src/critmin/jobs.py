@@ -177,6 +177,30 @@ def run_job(
     return RunOutcome(s, runs, voc, store is not None, files)
 
 
+def shortfall_by_year_table(run: RunResult, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Shortfall share of demand by calendar year for the (material, region) pairs of ``pairs``:
+    one row per pair, one column per year."""
+    years = run.by_year()
+    keep = years.merge(pairs[["material", "region"]], on=["material", "region"])
+    wide = keep.pivot_table(index=["material", "region"], columns="year", values="shortfall_share", sort=False)
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
+def hindcast_job(chain: SupplyChain, engine: str = "fast") -> pd.DataFrame:
+    """Run ``apr2025-heavy-ree`` and compare it with the observed 2025 figures
+    (:func:`critmin.hindcast.compare`). The model's magnet exports are in tonnes of magnet; its
+    regional oxide prices are each region's element price (:meth:`RunResult.element_prices`, at the
+    oxide's base price)."""
+    from critmin.hindcast import compare
+
+    res = run_scenario(
+        resolve_scenario("apr2025-heavy-ree", chain.blocs), chain, engine=choice("engine", engine, ENGINES)
+    )
+    prices = res.element_prices().assign(stage="separation")
+    return compare(res.trade(), prices)
+
+
 def write_run_files(res: RunResult, out: OutputDir, subdir: str = "") -> None:
     """A run's files into a staged output folder: summary.csv, by_month.csv, results.parquet
     (tidy end use), dataset.parquet (every variable) and run.json (the JSON document)."""

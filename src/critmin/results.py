@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from critmin import __version__
+from critmin.engine.compiled import CompiledScenario
 from critmin.engine.network import PRODUCING_STAGES, Network
 from critmin.engine.simulate import GroupResult
 from critmin.scenario import Scenario
@@ -34,27 +35,39 @@ from critmin.tabular import records
 SHORT_TOL = 1e-9
 
 
-def to_dataset(net: Network, groups: tuple[GroupResult, ...], months: tuple[str, ...], batch: int = 0) -> xr.Dataset:
-    """Labelled arrays of one batch member: (month, material, region, sector) and
-    (month, material, stage, region). Stages a material has no data for are NaN."""
+def to_dataset(
+    net: Network,
+    groups: tuple[GroupResult, ...],
+    months: tuple[str, ...],
+    batch: int = 0,
+    levers: CompiledScenario | None = None,
+) -> xr.Dataset:
+    """Labelled arrays of one batch member: (month, material, region, sector),
+    (month, material, stage, region) and prices. Stages a material has no data for are NaN.
+    ``levers`` (the compiled scenario) adds the sectors' stoppage thresholds and the base prices in
+    USD/kg."""
     mats = list(net.materials)
     stages = list(PRODUCING_STAGES)
     T, M, R, S, K = len(months), len(mats), len(net.regions), len(net.sectors), len(stages)
     flows = {v: np.zeros((T, M, R, S)) for v in ("demand", "delivered")}
-    states = {
-        v: np.full((T, M, K, R), np.nan)
-        for v in ("production", "capacity", "inventory", "unsold", "stockpile", "received", "ordered", "exporter_flow")
-    }
+    states = {v: np.full((T, M, K, R), np.nan) for v in STATE_VARIABLES}
+    prices = {v: np.full((T, M, K, R), np.nan) for v in ("spot_price", "paid_price")}
+    base_usd = np.full((M, K), np.nan)
     price = np.zeros((T, M))
-    for g, res in zip(net.groups, groups, strict=True):
+    for gi, (g, res) in enumerate(zip(net.groups, groups, strict=True)):
         for mi, m in enumerate(g.materials):
             j = mats.index(m)
             flows["demand"][:, j] = res.demand[batch, :, mi]
             flows["delivered"][:, j] = res.delivered[batch, :, mi]
             price[:, j] = res.price[batch, :, mi]
-            for ki, s in enumerate(g.stages):
+            for ki, st in enumerate(g.stages):
+                k = stages.index(st)
                 for v in states:
-                    states[v][:, j, stages.index(s)] = getattr(res, v)[batch, :, mi, ki]
+                    states[v][:, j, k] = getattr(res, v)[batch, :, mi, ki]
+                for v in prices:
+                    prices[v][:, j, k] = getattr(res, v)[batch, :, mi, ki]
+                if levers is not None:
+                    base_usd[j, k] = levers.base_price[gi][mi, ki]
     coords = {
         "month": list(months),
         "material": mats,
@@ -66,6 +79,7 @@ def to_dataset(net: Network, groups: tuple[GroupResult, ...], months: tuple[str,
     sdims = ("month", "material", "stage", "region")
     with np.errstate(invalid="ignore", divide="ignore"):
         util = np.where(states["capacity"] > 0, states["production"] / states["capacity"], np.nan)
+    stop = levers.stoppage_fill[batch] if levers is not None else np.full(S, np.nan)
     ds = xr.Dataset(
         {
             "demand_t": (fdims, flows["demand"]),
@@ -74,11 +88,47 @@ def to_dataset(net: Network, groups: tuple[GroupResult, ...], months: tuple[str,
             "price_index": (("month", "material"), price),
             **{f"{v}_t": (sdims, a) for v, a in states.items()},
             "utilisation": (sdims, util),
+            "spot_index": (sdims, prices["spot_price"]),
+            "paid_index": (sdims, prices["paid_price"]),
+            "base_price_usd_per_kg": (("material", "stage"), base_usd),
+            "stoppage_fill": (("sector",), stop),
         },
         coords=coords,
     )
     ds["demand_t"].attrs["units"] = "t contained element per month"
+    ds["price_index"].attrs["description"] = "world paid price index at end use (deliveries-weighted; base year = 1)"
     return ds
+
+
+#: the (month, material, stage, region) variables of a run (``<name>_t`` in its dataset)
+STATE_VARIABLES = (
+    "production", "capacity", "inventory", "unsold", "stockpile", "received", "ordered", "exporter_flow", "contract"
+)  # fmt: skip
+
+
+def to_trade(net: Network, groups: tuple[GroupResult, ...], months: tuple[str, ...], batch: int = 0) -> xr.DataArray:
+    """Shipments of each stage's product between regions, t per month: (month, material, stage,
+    exporter, importer); a region's shipments to itself are its domestic sales."""
+    mats = list(net.materials)
+    stages = list(PRODUCING_STAGES)
+    R = len(net.regions)
+    arr = np.zeros((len(months), len(mats), len(stages), R, R))
+    for g, res in zip(net.groups, groups, strict=True):
+        for mi, m in enumerate(g.materials):
+            for ki, st in enumerate(g.stages):
+                arr[:, mats.index(m), stages.index(st)] = res.trade[batch, :, mi, ki]
+    return xr.DataArray(
+        arr,
+        dims=("month", "material", "stage", "exporter", "importer"),
+        coords={
+            "month": list(months),
+            "material": mats,
+            "stage": stages,
+            "exporter": list(net.regions),
+            "importer": list(net.regions),
+        },
+        name="trade_t",
+    )
 
 
 @dataclass(frozen=True)
@@ -93,10 +143,90 @@ class RunResult:
     notes: tuple[str, ...]
     data_sha256: str = ""
     created_utc: str = ""
+    #: shipments between regions (:func:`to_trade`), t per month
+    trade_t: xr.DataArray | None = None
 
     @property
     def version(self) -> str:
         return __version__
+
+    def trade(self, min_t: float = 1e-6) -> pd.DataFrame:
+        """Shipments between regions (exporter != importer) of at least ``min_t`` t in a month:
+        ``month, material, stage, exporter, importer, t`` and, for magnets, ``product_t`` (tonnes
+        of magnet: the element's tonnes over its content in NdFeB, ``magnet_content``)."""
+        cols = ["month", "material", "stage", "exporter", "importer", "t", "product_t"]
+        if self.trade_t is None:
+            return pd.DataFrame(columns=cols)
+        df = self.trade_t.to_dataframe().reset_index().rename(columns={"trade_t": "t"})
+        df = df[(df["exporter"] != df["importer"]) & (df["t"] >= min_t)]
+        content = self.dataset["magnet_content_pct"].to_series() if "magnet_content_pct" in self.dataset else None
+        pct = df["material"].map(content) if content is not None else np.nan
+        df["product_t"] = np.where((df["stage"] == "magnet") & (pct > 0), df["t"] / (pct / 100), np.nan)
+        return df[cols].reset_index(drop=True)
+
+    def prices(self) -> pd.DataFrame:
+        """Regional prices: ``month, material, stage, region, spot_index, paid_index`` and, where
+        the data has a base price for the product, ``usd_per_kg`` (spot) and ``paid_usd_per_kg``.
+        Stages a material does not have are left out."""
+        ds = self.dataset
+        df = ds[["spot_index", "paid_index"]].to_dataframe().reset_index().dropna(subset=["spot_index"])
+        base = ds["base_price_usd_per_kg"].to_series()
+        usd = pd.Series([base.get((m, st), np.nan) for m, st in zip(df["material"], df["stage"], strict=True)],
+                        index=df.index)  # fmt: skip
+        df["usd_per_kg"] = df["spot_index"] * usd
+        df["paid_usd_per_kg"] = df["paid_index"] * usd
+        return df[["month", "material", "stage", "region", "spot_index", "paid_index", "usd_per_kg",
+                   "paid_usd_per_kg"]].reset_index(drop=True)  # fmt: skip
+
+    def element_prices(self) -> pd.DataFrame:
+        """Each element's price to each region's buyers: ``month, material, region, spot_index``
+        (the dearest spot index among the stages at which the region received the element that
+        month; the reference market's where it received none), ``paid_index`` (receipts-weighted
+        over those stages) and ``usd_per_kg`` (spot index x the element's oxide base price, where the
+        data has one). This is what a price reporter's regional quote of the oxide compares with:
+        buyers outside China take their Dy in metal and magnets, not only as oxide."""
+        ds = self.dataset
+        got = ds["received_t"].fillna(0.0)
+        buys = got > 1e-9
+        spot = ds["spot_index"].where(buys).max("stage")
+        paid = (ds["paid_index"] * got).sum("stage") / got.sum("stage").where(got.sum("stage") > 0)
+        fallback = ds["spot_index"].max(("stage", "region"))
+        spot = spot.fillna(fallback)
+        paid = paid.fillna(spot)
+        base = ds["base_price_usd_per_kg"].max("stage")
+        df = xr.Dataset({"spot_index": spot, "paid_index": paid}).to_dataframe().reset_index()
+        df["usd_per_kg"] = df["spot_index"] * df["material"].map(base.to_series())
+        return df[["month", "material", "region", "spot_index", "paid_index", "usd_per_kg"]]
+
+    def stoppage(self) -> pd.DataFrame:
+        """The line-stoppage proxy per material x region x sector: the months in which less than
+        the sector's ``stoppage_fill`` of its need was delivered (``months_stopped``), the first
+        such month and the lowest monthly fill. Only sectors with demand; sorted by months stopped."""
+        ds = self.dataset
+        dem, got = ds["demand_t"], ds["delivered_t"]
+        fill = (got / dem.where(dem > 0)).rename("fill")
+        stopped = fill < ds["stoppage_fill"]
+        df = pd.concat([fill.to_dataframe()["fill"], stopped.rename("stopped").to_dataframe()["stopped"]], axis=1)
+        df = df.reset_index().dropna(subset=["fill"])
+        g = df.groupby(["material", "region", "sector"], sort=False)
+        out = g.agg(months_stopped=("stopped", "sum"), min_fill=("fill", "min")).reset_index()
+        first = df[df["stopped"]].groupby(["material", "region", "sector"])["month"].min()
+        out["first_month_stopped"] = [first.get(k, "") for k in zip(out["material"], out["region"], out["sector"],
+                                                                     strict=True)]  # fmt: skip
+        out["threshold"] = out["sector"].map(ds["stoppage_fill"].to_series())
+        out["months_stopped"] = out["months_stopped"].astype(int)
+        return out.sort_values(["months_stopped", "material", "region", "sector"], ascending=[False, True, True, True],
+                               kind="stable").reset_index(drop=True)  # fmt: skip
+
+    def by_year(self) -> pd.DataFrame:
+        """Material x region x calendar year: demand, delivered, shortfall and its share (so that a
+        shock inside one year is not diluted by the horizon)."""
+        m = self.by_month()
+        m = m.assign(year=m["month"].str[:4].astype(int))
+        out = m.groupby(["material", "region", "year"], sort=False)[["demand_t", "delivered_t", "shortfall_t"]].sum()
+        out = out.reset_index()
+        out["shortfall_share"] = np.where(out["demand_t"] > 0, out["shortfall_t"] / out["demand_t"], 0.0)
+        return out
 
     def tidy(self) -> pd.DataFrame:
         """One row per month x material x region x sector."""
@@ -117,7 +247,9 @@ class RunResult:
 
     def summary(self, sector: str | None = None) -> pd.DataFrame:
         """Material x region over the horizon: demand, delivered, shortfall (t), shortfall share,
-        months short, first month short and the peak price index. Sorted by shortfall."""
+        months short, first month short, the peak month (largest shortfall share of a month's
+        demand) and that share, the lowest end-use cover and the peak spot price index of the
+        region's end-use market. Sorted by shortfall."""
         ds = self.dataset[["demand_t", "delivered_t", "shortfall_t"]]
         ds = ds.sel(sector=sector) if sector else ds.sum("sector")
         monthly = ds.to_dataframe().reset_index()
@@ -137,11 +269,23 @@ class RunResult:
         ]
         out["first_month_short"] = [first.get((m, r), "") for m, r in zip(out["material"], out["region"], strict=True)]
         out["shortfall_share"] = np.where(out["demand_t"] > 0, out["shortfall_t"] / out["demand_t"], 0.0)
-        peak = self.dataset["price_index"].max("month").to_series()
-        out["peak_price_index"] = out["material"].map(peak)
+        # the worst month: the largest shortfall share of that month's demand
+        share = monthly.assign(s=monthly["shortfall_t"] / monthly["demand_t"])
+        worst = share.loc[share.groupby(["material", "region"], sort=False)["s"].idxmax()]
+        worst = worst.set_index(["material", "region"])
+        keys = list(zip(out["material"], out["region"], strict=True))
+        out["peak_month"] = [worst["month"].get(k, "") if worst["s"].get(k, 0.0) > SHORT_TOL else "" for k in keys]
+        out["peak_month_share"] = [float(worst["s"].get(k, 0.0)) for k in keys]
+        # the highest spot index of the region's end-use market (its last stage)
+        spot = self.dataset["spot_index"]
+        has = np.isfinite(spot.isel(month=0, region=0).values)
+        last = has.shape[1] - 1 - np.argmax(has[:, ::-1], axis=1)
+        end_spot = spot.isel(stage=xr.DataArray(last, dims="material")).drop_vars("stage").max("month").to_series()
+        out["peak_price_index"] = [float(end_spot.get(k, np.nan)) for k in keys]
         out["months_short"] = out["months_short"].astype(int)
         cols = ["material", "region", "demand_t", "delivered_t", "shortfall_t", "shortfall_share", "months_short",
-                "first_month_short", "min_cover_months", "peak_price_index"]  # fmt: skip
+                "first_month_short", "peak_month", "peak_month_share", "min_cover_months",
+                "peak_price_index"]  # fmt: skip
         return (
             out[cols]
             .sort_values(["shortfall_t", "material", "region"], ascending=[False, True, True])
@@ -180,7 +324,11 @@ class RunResult:
             "notes": list(self.notes),
             "summary": records(self.summary()),
             "by_month": records(self.by_month()),
+            "by_year": records(self.by_year()),
             "price_index": records(self.dataset["price_index"].to_dataframe().reset_index()),
+            "prices": records(self.prices()),
+            "trade": records(self.trade()),
+            "stoppage": records(self.stoppage()),
         }
 
     def save(self, store: Any) -> str:

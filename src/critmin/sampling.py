@@ -72,6 +72,15 @@ def _draw_one(u: Uncertain, rng: np.random.Generator) -> float:
     return float(u.values[int(rng.choice(len(u.values), p=w / w.sum()))])
 
 
+#: disruption fields drawn as shares, and the compiled event's field each one sets
+_EVENT_SHARES = {
+    "compliance": "compliance",
+    "covered_share": "covered",
+    "approval_share": "approve0",
+    "approval_share_final": "approve1",
+}
+
+
 def sample(scenario: Scenario, first: int, count: int, seed: int | None = None) -> dict[str, Array]:
     """Draws ``first .. first + count - 1`` of every uncertain field: ``{field: (count,) array}``.
 
@@ -141,6 +150,11 @@ def apply_draws(base: CompiledScenario, scenario: Scenario, draws: dict[str, Arr
                         ev = replace(ev, start=ev.start + np.rint(x))
                     elif attr == "happens":
                         ev = replace(ev, size=ev.size * (x > 0.5))
+                    elif attr in _EVENT_SHARES:
+                        drawn: dict[str, Any] = {_EVENT_SHARES[attr]: np.clip(x, 0.0, 1.0)}
+                        ev = replace(ev, **drawn)
+                    elif attr == "processing_months":
+                        ev = replace(ev, lag=np.maximum(x, 0.0))
                     seq[j] = ev
             elif kind == "stockpile":
                 for j in items(kind, idx, sps):

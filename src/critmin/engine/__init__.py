@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+import xarray as xr
+
 from critmin.chain import SupplyChain
+from critmin.dataset import Params
 from critmin.engine.compiled import CompiledScenario, compile_scenario, with_mode
 from critmin.engine.network import Network, build_network
 from critmin.engine.simulate import ENGINES, simulate
@@ -29,6 +33,46 @@ if TYPE_CHECKING:
     from critmin.results import RunResult
 
 __all__ = ["ENGINES", "CompiledScenario", "Network", "build_network", "compile_scenario", "run_scenario", "simulate"]
+
+
+def _stages(net: Network, material: str) -> tuple[str, ...]:
+    return net.groups[net.locate(material)[0]].stages
+
+
+def _stockpile_notes(scenario: Scenario, ds: xr.Dataset, net: Network) -> tuple[str, ...]:
+    """A note for each stockpile whose releases its holder could not use: released material that
+    ends up in the holder's end-use stock because magnets also need elements the holder lacks."""
+    notes = []
+    regions = list(net.regions)
+    for i, sp in enumerate(scenario.stockpile):
+        holder = sp.holder if sp.holder in regions else ("EU" if "EU" in regions else "ROW")
+        if sp.material not in net.materials or holder not in regions:
+            continue
+        level = ds["stockpile_t"].sel(material=sp.material, stage=sp.stage, region=holder)
+        held = sum(
+            x.tonnes
+            for x in scenario.stockpile
+            if (x.holder, x.material, x.stage) == (sp.holder, sp.material, sp.stage)
+        )
+        released = float(held - level.isel(month=-1))
+        stages = _stages(net, sp.material)
+        inv = ds["inventory_t"].sel(material=sp.material, stage=stages[-1], region=holder)
+        unused = float(inv.max("month") - inv.isel(month=0))
+        if released > 1e-6 and unused > 0.1 * released:
+            short = ds["shortfall_t"].sel(region=holder).sum(("month", "sector"))
+            lacking = [
+                str(m) for m in short.material.values if m != sp.material and float(short.sel(material=m)) > 1e-6
+            ]
+            why = (
+                f"its magnets also need {', '.join(lacking)}, short in {holder}"
+                if lacking
+                else "end users could not use it"
+            )
+            notes.append(
+                f"stockpile[{i}] ({holder} {sp.material} {sp.stage}): {released:,.1f} t released, but up to "
+                f"{min(unused, released):,.1f} t of it could not be used at end use: {why}"
+            )
+    return tuple(notes)
 
 
 def run_scenario(
@@ -41,7 +85,7 @@ def run_scenario(
 
     The result records the chain's fingerprint (data and blocs) as ``data_sha256``.
     """
-    from critmin.results import RunResult, make_run_id, now_utc, to_dataset
+    from critmin.results import RunResult, make_run_id, now_utc, to_dataset, to_trade
 
     if chain is None:
         from critmin.store import Store, default_db_path
@@ -54,14 +98,19 @@ def run_scenario(
     if mode is not None:
         lv = with_mode(lv, mode)
     groups = simulate(net, lv, engine)
+    dataset = to_dataset(net, groups, scenario.month_labels, levers=lv)
+    prm = Params(chain.parameters)
+    content = [prm.get("magnet_content", m, "magnet") if "magnet" in _stages(net, m) else np.nan for m in net.materials]
+    dataset["magnet_content_pct"] = ("material", np.array(content, dtype=float))
     created = now_utc()
     return RunResult(
         run_id=make_run_id(scenario, engine, lv.mode, created),
         scenario=scenario,
         engine=engine,
         mode=lv.mode,
-        dataset=to_dataset(net, groups, scenario.month_labels),
-        notes=lv.notes,
+        dataset=dataset,
+        trade_t=to_trade(net, groups, scenario.month_labels),
+        notes=lv.notes + _stockpile_notes(scenario, dataset, net),
         data_sha256=chain.fingerprint,
         created_utc=created,
     )

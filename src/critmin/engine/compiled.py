@@ -20,10 +20,11 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,10 +49,23 @@ DEFAULT_RAMP_SHARE_PER_MONTH = 0.02
 DEFAULT_RESTOCK_MONTHS = 6.0
 
 
+def _one() -> Array:
+    return np.ones(1)
+
+
+def _zero() -> Array:
+    return np.zeros(1)
+
+
 @dataclass(frozen=True)
 class Event:
     """A timed event: per-group masks, batched start offset (months from the scenario start),
-    duration and size (severity or capacity lost)."""
+    duration and size (severity or capacity lost).
+
+    Disruptions also carry the share of the flow they cover, the compliance share of the
+    foreign-content rule, and for ``kind == "licensing"`` the processing lag (months) and the
+    approval path (share approved when licences first issue, share reached after ``approve_ramp``
+    months); all batched (B,)."""
 
     group_mask: tuple[BoolArray, ...]  # per group: (M, K, R) (for disruptions R = targets)
     start: Array  # (B,)
@@ -59,6 +73,18 @@ class Event:
     size: Array  # (B,)
     foreign_content: bool = False
     label: str = ""
+    kind: str = "restriction"
+    exporter: int = -1  # region index of the restricting exporter (disruptions)
+    covered: Array = field(default_factory=_one)  # (B,)
+    compliance: Array = field(default_factory=_one)  # (B,)
+    lag: Array = field(default_factory=_zero)  # (B,) months
+    approve0: Array = field(default_factory=_zero)  # (B,)
+    approve1: Array = field(default_factory=_zero)  # (B,)
+    approve_ramp: Array = field(default_factory=_zero)  # (B,) months
+    military_denied: bool = False
+
+    #: the batched fields (what :func:`replicate` repeats)
+    BATCHED = ("start", "months", "size", "covered", "compliance", "lag", "approve0", "approve1", "approve_ramp")
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,14 @@ class CompiledScenario:
     projects: tuple[ProjectSpec, ...]
     ramp_share: tuple[Array, ...]  # per group (B, K, R)
     inv_months: tuple[Array, ...]  # per group (M, K, R)
+    exporters: tuple[NDArray[np.int_], ...]  # per group (M, K): region of the restricted pool
+    contract_share: tuple[Array, ...]  # per group (B, K): share of orders placed under contract
+    qualification: tuple[Array, ...]  # per group (B, K): months to qualify a new supplier
+    base_price: tuple[Array, ...]  # per group (M, K): USD/kg of the product at index 1 (NaN: none)
+    stoppage_fill: Array  # (B, S): fill below which a sector's production stops
+    #: per group: (light material indices, heavy material indices, heavy-grade share (B,)) where
+    #: the group's last stage is magnets made of Nd/Pr with Dy/Tb, else None
+    coupling: tuple[tuple[NDArray[np.int_], NDArray[np.int_], Array] | None, ...]
     elasticity: Array  # (B, S)
     substitution: Array  # (B, S)
     recycling: Array  # (B, S)
@@ -270,23 +304,25 @@ def compile_scenario(
             out.append(m[:, None, None] & k[None, :, None] & rmask[None, None, :])
         return tuple(out)
 
-    exporters = {d.exporter for d in scenario.disruption}
-    if len(exporters) > 1:
-        raise UserError(
-            f"disruptions by more than one exporter ({', '.join(sorted(exporters))}): the allocation "
-            "handles one restricting exporter per scenario; run them as separate scenarios"
-        )
-    exporter_code = next(iter(exporters)) if exporters else "CHN"
+    from critmin.dataset import Params, shipped_table
+
+    prm = Params(chain.parameters if chain is not None else shipped_table("parameters"))
+    exporter_code = scenario.disruption[0].exporter if scenario.disruption else "CHN"
     exp_region = region_of(exporter_code, regions)
-    if exp_region != exporter_code:
-        notes.append(f"exporter {exporter_code} is simulated as region {exp_region}")
     exporter = r_index[exp_region]
+    # one restricted pool per (material, stage): the exporter of the disruptions on it
+    pool_owner: list[NDArray[np.int_]] = [np.full(g.base_out.shape[:2], exporter, dtype=np.int_) for g in net.groups]
+    pool_label: list[dict[tuple[int, int], str]] = [{} for _ in net.groups]
 
     disruptions = []
     for i, d in enumerate(scenario.disruption):
         missing = [m for m in d.materials if m not in simulated]
         if missing:
             notes.append(f"disruption[{i}]: {', '.join(missing)} not simulated (no demand or production data)")
+        d_region = region_of(d.exporter, regions)
+        if d_region != d.exporter:
+            notes.append(f"disruption[{i}]: exporter {d.exporter} is simulated as region {d_region}")
+        d_exp = r_index[d_region]
         tmask = np.zeros(R, dtype=bool)
         for t in expand_targets(d.targets, blocs):
             if t == "all":
@@ -296,15 +332,42 @@ def compile_scenario(
                 if reg != t:
                     notes.append(f"disruption[{i}]: target {t} is simulated as region {reg}")
                 tmask[r_index[reg]] = True
-        tmask[exporter] = False
+        tmask[d_exp] = False
+        masks = materials_mask(d.materials, d.stages, tmask)
+        for gi, mask in enumerate(masks):
+            g = net.groups[gi]
+            for mi, ki in zip(*np.nonzero(mask.any(-1)), strict=True):
+                key = (int(mi), int(ki))
+                if key in pool_label[gi] and pool_owner[gi][key] != d_exp:
+                    raise UserError(
+                        f"disruption[{i}] ({d.exporter}) and {pool_label[gi][key]} "
+                        f"({regions[pool_owner[gi][key]]}) both restrict {g.materials[mi]} at {g.stages[ki]}: "
+                        "one exporter per material and stage (restrict different stages or materials, "
+                        "or run them as separate scenarios)"
+                    )
+                pool_owner[gi][key] = d_exp
+                pool_label[gi].setdefault(key, f"disruption[{i}]")
+        licensing = d.kind == "licensing"
+        lag = d.processing_months if d.processing_months is not None else prm.get("licensing_processing_months")
+        a0 = d.approval_share if d.approval_share is not None else prm.get("licensing_approval_share")
+        a1 = d.approval_share_final if d.approval_share_final is not None else a0
         disruptions.append(
             Event(
-                materials_mask(d.materials, d.stages, tmask),
+                masks,
                 _b(offset(d.start)),
                 _b(d.months),
                 _b(d.severity),
                 d.foreign_content,
                 f"disruption[{i}]",
+                kind=d.kind,
+                exporter=d_exp,
+                covered=_b(d.covered_share),
+                compliance=_b(d.compliance),
+                lag=_b(lag if licensing else 0.0),
+                approve0=_b(a0 if licensing else 0.0),
+                approve1=_b(a1 if licensing else 0.0),
+                approve_ramp=_b(d.approval_ramp_months),
+                military_denied=licensing and d.military_denied,
             )
         )
 
@@ -397,6 +460,37 @@ def compile_scenario(
             arr[m[:, None, None] & k[None, :, None] & r[None, None, :]] = rule.months_of_use
         inv.append(arr)
 
+    mk = scenario.market
+
+    def by_stage(param: str, given: dict[str, float]) -> tuple[Array, ...]:
+        return tuple(
+            np.array([[given[st] if st in given else prm.get(param, "*", st) for st in g.stages]]) for g in net.groups
+        )
+
+    contract = by_stage("contract_share", mk.contract_share)
+    qualification = by_stage("qualification_months", mk.qualification_months)
+    prices = []
+    for g in net.groups:
+        arr = np.full(g.base_out.shape[:2], np.nan)
+        for mi, mat in enumerate(g.materials):
+            for ki, st in enumerate(g.stages):
+                with contextlib.suppress(UserError):  # no price in the data: indices only
+                    arr[mi, ki] = prm.get("base_price_usd_per_kg", mat, st)
+        prices.append(arr)
+    coupling: list[tuple[NDArray[np.int_], NDArray[np.int_], Array] | None] = []
+    for g in net.groups:
+        light = np.array([i for i, m in enumerate(g.materials) if m in ("Nd", "Pr")], dtype=np.int_)
+        heavy = np.array([i for i, m in enumerate(g.materials) if m in ("Dy", "Tb")], dtype=np.int_)
+        if g.stages[-1] == "magnet" and light.size and heavy.size:
+            h = mk.heavy_grade_share
+            if h is None:
+                h = prm.get("heavy_grade_share", "rare_earths", "magnet")
+            coupling.append((light, heavy, _b(h)))
+        else:
+            coupling.append(None)
+    stop_default = prm.get("stoppage_fill", "*", "end_use")
+    stoppage = np.array([[mk.stoppage_fill.get(s, stop_default) for s in SECTORS]])
+
     dr = scenario.demand
     el = np.array([[dr.elasticity.get(s, DEFAULT_ELASTICITY[s]) for s in SECTORS]])
     sub = np.array([[dr.substitution.get(s, 0.0) for s in SECTORS]])
@@ -420,6 +514,12 @@ def compile_scenario(
         projects=tuple(projects),
         ramp_share=tuple(ramp),
         inv_months=tuple(inv),
+        exporters=tuple(pool_owner),
+        contract_share=contract,
+        qualification=qualification,
+        base_price=tuple(prices),
+        stoppage_fill=stoppage,
+        coupling=tuple(coupling),
         elasticity=el,
         substitution=sub,
         recycling=rec,
@@ -441,7 +541,8 @@ def replicate(levers: CompiledScenario, n: int) -> CompiledScenario:
         return np.repeat(a, n, axis=0)
 
     def event(e: Event) -> Event:
-        return replace(e, start=rep(e.start), months=rep(e.months), size=rep(e.size))
+        fields: dict[str, Any] = {f: rep(getattr(e, f)) for f in Event.BATCHED}
+        return replace(e, **fields)
 
     return replace(
         levers,
@@ -454,6 +555,10 @@ def replicate(levers: CompiledScenario, n: int) -> CompiledScenario:
             for p in levers.projects
         ),
         ramp_share=tuple(rep(r) for r in levers.ramp_share),
+        contract_share=tuple(rep(c) for c in levers.contract_share),
+        qualification=tuple(rep(q) for q in levers.qualification),
+        stoppage_fill=rep(levers.stoppage_fill),
+        coupling=tuple(None if c is None else (c[0], c[1], rep(c[2])) for c in levers.coupling),
         elasticity=rep(levers.elasticity),
         substitution=rep(levers.substitution),
         recycling=rep(levers.recycling),

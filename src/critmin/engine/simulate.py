@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from critmin.engine import clearing, lp
+from critmin.engine import clearing, lp, trade
 from critmin.engine.arrays import rowsum
 from critmin.engine.arrays import safe_div as _div
-from critmin.engine.compiled import CompiledScenario, StockpileSpec
+from critmin.engine.compiled import CompiledScenario, Event, StockpileSpec
 from critmin.engine.network import Group, Network
 from critmin.options import choice
 
@@ -69,7 +69,11 @@ class GroupResult:
     received: Array  # (B, T, M, K, R) product k delivered to buyers in each region
     ordered: Array  # (B, T, M, K, R) product k ordered by buyers in each region
     exporter_flow: Array  # (B, T, M, K, R) product k received from the restricted pool
-    price: Array  # (B, T, M) price index (1 = base year)
+    contract: Array  # (B, T, M, K, R) product k received under contract
+    spot_price: Array  # (B, T, M, K, R) spot (marginal) price index of product k in each region
+    paid_price: Array  # (B, T, M, K, R) paid (volume-weighted) price index of product k
+    trade: Array  # (B, T, M, K, R, R) product k shipped from region i (axis -2) to region j (axis -1)
+    price: Array  # (B, T, M) world paid price index at end use (1 = base year)
     summary: GroupSummary  # horizon totals per batch member (what Monte Carlo keeps)
 
 
@@ -94,6 +98,24 @@ def _active(start: Array, months: Array, t: int) -> Array:
     return ((start <= t) & (t < start + months)).astype(float)
 
 
+def licensed_share(ev: Event, t: int) -> Array:
+    """Share of a licensing control's covered volume that flows in month ``t`` (B,): nothing until
+    the processing lag has passed (the month in which it ends counts in part), then the approval
+    share, moving linearly from ``approve0`` to ``approve1`` over ``approve_ramp`` months.
+
+    >>> import numpy as np
+    >>> from critmin.engine.compiled import Event
+    >>> ev = Event((), np.zeros(1), np.full(1, 12.0), np.ones(1), kind="licensing", lag=np.full(1, 2.5),
+    ...            approve0=np.full(1, 0.2), approve1=np.full(1, 0.6), approve_ramp=np.full(1, 2.0))
+    >>> [round(float(licensed_share(ev, t)[0]), 3) for t in range(6)]
+    [0.0, 0.0, 0.15, 0.5, 0.6, 0.6]
+    """
+    tau = t - ev.start
+    frac = np.clip(tau + 1 - ev.lag, 0.0, 1.0)
+    pos = np.where(ev.approve_ramp > 0, np.clip(_div(tau + 1 - ev.lag, ev.approve_ramp), 0.0, 1.0), 0.0)
+    return frac * (ev.approve0 + (ev.approve1 - ev.approve0) * pos)
+
+
 def simulate(
     net: Network,
     lv: CompiledScenario,
@@ -114,6 +136,38 @@ def simulate(
     return tuple(_simulate_group(net, gi, g, lv, kern, full, monthly) for gi, g in enumerate(net.groups))
 
 
+def _severity(
+    lv: CompiledScenario, gi: int, t: int, shape: tuple[int, ...], defence_share: Array
+) -> tuple[Array, NDArray[np.bool_], Array]:
+    """Restrictions in force in month ``t``: severity per (B, M, K, target region), whether the
+    foreign-content rule applies per (B, M, K), and its compliance share (B, M, K)."""
+    B, M, K, _R = shape
+    sev: Array = np.zeros(shape)
+    foreign: NDArray[np.bool_] = np.zeros((B, M, K), dtype=bool)
+    comp: Array = np.zeros((B, M, K))
+    for ev in lv.disruptions:
+        mask = ev.group_mask[gi]
+        if not mask.any():
+            continue
+        act = _active(ev.start, ev.months, t)
+        if not act.any():
+            continue
+        size = ev.size * ev.covered
+        if ev.kind == "licensing":
+            size = size * (1 - licensed_share(ev, t))
+        s_ev = (act * size)[:, None, None, None] * mask
+        if ev.military_denied:
+            # licences for military end users are refused: the defence share is withheld whole
+            s_ev = np.where(mask & (act[:, None, None, None] > 0), 1 - (1 - s_ev) * (1 - defence_share[:, None]), s_ev)
+        sev = np.maximum(sev, s_ev)
+        if ev.foreign_content:
+            touched: NDArray[np.bool_] = np.any(mask, axis=-1)
+            on = (act[:, None, None] > 0) & touched[None]
+            foreign |= on
+            comp = np.maximum(comp, np.where(on, ev.compliance[:, None, None], 0.0))
+    return sev, foreign, comp
+
+
 def _simulate_group(
     net: Network,
     gi: int,
@@ -129,19 +183,40 @@ def _simulate_group(
     coordinated = lv.mode == "coordinated"
     part = np.flatnonzero(lv.coalition)
     merge = coordinated and part.size >= 1
-    others_mask = np.ones(R, dtype=bool)
-    others_mask[lv.exporter] = False
+    # the restricted pool of each (material, stage): its exporter's supply
+    home = np.zeros((M, K, R), dtype=bool)
+    np.put_along_axis(home, lv.exporters[gi][..., None], True, axis=-1)
+    rho0 = home.astype(float)
     inv_target = lv.inv_months[gi] * g.need0  # (M, K, R)
     stock = np.broadcast_to(inv_target, (B, M, K, R)).copy()
     unsold = np.zeros((B, M, K, R))
     ramp_extra = np.zeros((B, M, K, R))
+    # trade relationships: each buyer's contract mix over supplier regions, (B, M, K, i, j); in
+    # the base year every buyer buys from every producer in proportion to its output
+    share0 = _div(g.base_out, rowsum(g.base_out, keepdims=True))
+    rel = np.ascontiguousarray(np.broadcast_to(share0.transpose(1, 0, 2)[:, None, :, :, None], (K, B, M, R, R)))
+    rel_rows = rel.reshape(K, B * M, R, R)  # one row per batch member and material (views)
+    csh_rows = np.repeat(lv.contract_share[gi], M, axis=0)  # (B * M, K)
+    qual_rows = np.repeat(np.maximum(lv.qualification[gi], 1.0), M, axis=0)  # (B * M, K)
+    ref = np.argmax(g.base_out, axis=-1)  # (M, K): the reference market for contract prices
+    ref_hist = np.ones((B, M, K, 3))  # its spot index over the last three months
+    paid_end = np.ones((B, M, R))  # last month's paid index at end use (drives demand)
     price = np.ones((B, M))
     specs = [s for s in lv.stockpiles if s.group == gi]
     levels = [s.tonnes.astype(float).copy() for s in specs]
     dem0_total = g.demand0.sum((1, 2))  # (M,)
+    dem0_region = g.demand0.sum(-1)  # (M, R)
     dem0_sector = g.demand0.sum(1)  # (M, S)
-    el_bar = _div(rowsum(lv.elasticity[:, None, :] * dem0_sector[None]), dem0_total[None])  # (B, M)
+    el_world = _div(rowsum(lv.elasticity[:, None, :] * dem0_sector[None]), dem0_total[None])  # (B, M)
+    # each region's demand-weighted elasticity (the world's where a region has no end use)
+    el_region = np.where(
+        dem0_region[None] > 0,
+        _div(np.einsum("bs,mrs->bmr", lv.elasticity, g.demand0), dem0_region[None]),
+        el_world[..., None],
+    )  # (B, M, R)
     projects = [p for p in lv.projects if p.group == gi]
+    defence = net.sectors.index("defence") if "defence" in net.sectors else -1
+    defence_share = _div(g.demand0[..., defence], dem0_region) if defence >= 0 else np.zeros((M, R))
 
     T_out = T if full else 1
     out = {
@@ -157,11 +232,14 @@ def _simulate_group(
             ("received", (B, T_out, M, K, R)),
             ("ordered", (B, T_out, M, K, R)),
             ("exporter_flow", (B, T_out, M, K, R)),
+            ("contract", (B, T_out, M, K, R)),
+            ("spot_price", (B, T_out, M, K, R)),
+            ("paid_price", (B, T_out, M, K, R)),
+            ("trade", (B, T_out, M, K, R, R) if full else (B, 1, M, K, 1, 1)),
             ("price", (B, T_out, M)),
         )
     }
 
-    defence = net.sectors.index("defence") if "defence" in net.sectors else -1
     acc_dem = np.zeros((B, M, R))
     acc_del = np.zeros((B, M, R))
     acc_ddem = np.zeros((B, M, R))
@@ -173,27 +251,24 @@ def _simulate_group(
     cell_r = np.array([r for _, r in cells], dtype=np.intp)
     kept = np.zeros((B, T, len(cells)))
 
+    coupling = lv.coupling[gi]
     sectoral = full or coordinated
-    # events that touch this group at all; constant arrays computed once
     outages = [ev for ev in lv.outages if ev.group_mask[gi].any()]
-    disruptions = [ev for ev in lv.disruptions if ev.group_mask[gi].any()]
-    zero_sev: Array = np.zeros((B, M, K, R))
-    rho0 = np.zeros((B, M, R))  # share of each producer's supply in the restricted pool
-    rho0[..., lv.exporter] = 1.0
     step = lv.ramp_share[gi][:, None] * g.capacity[None]  # (B, M, K, R) ramp-up per month
     ramp_on = False
+    sub_rec = 1 - lv.substitution - lv.recycling  # (B, S)
     for t in range(T):
         ti = t if full else 0
-        # demand after last month's price, growth, substitution and recycling
+        # demand after last month's paid price in each region, growth, substitution and recycling
         growth = (1 + lv.growth) ** (t / 12)  # (B,)
-        mult = price[:, :, None] ** lv.elasticity[:, None, :] * (1 - lv.substitution - lv.recycling)[:, None, :]
+        mult = paid_end[..., None] ** lv.elasticity[:, None, None, :] * sub_rec[:, None, None, :]  # (B, M, R, S)
         if sectoral:
-            dem = g.demand0[None] * growth[:, None, None, None] * mult[:, :, None, :]  # (B, M, R, S)
+            dem = g.demand0[None] * mult * growth[:, None, None, None]  # (B, M, R, S)
             need_end = rowsum(dem)
-        else:  # totals only (Monte Carlo in market mode): no (B, M, R, S) arrays
-            need_end = np.einsum("mrs,bms->bmr", g.demand0, mult) * growth[:, None, None]
+        else:  # totals only (Monte Carlo in market mode)
+            need_end = np.einsum("mrs,bmrs->bmr", g.demand0, mult) * growth[:, None, None]
         dem_def = (
-            g.demand0[None, :, :, defence] * mult[:, :, None, defence] * growth[:, None, None]
+            g.demand0[None, :, :, defence] * mult[..., defence] * growth[:, None, None]
             if defence >= 0
             else np.zeros(need_end.shape)
         )
@@ -220,75 +295,140 @@ def _simulate_group(
         planned = g.base_out[None] * level[:, :, None, None] + ramp_extra + proj - unsold / lv.restock_months
         target = np.clip(planned, 0.0, cap_t)
 
-        # restrictions in force this month: severity per (material, stage, target region)
-        sev = zero_sev
-        foreign: NDArray[np.bool_] = np.zeros((B, M, K), dtype=bool)
-        for ev in disruptions:
-            act = _active(ev.start, ev.months, t)
-            if not act.any():
-                continue
-            sev = np.maximum(sev, (act * ev.size)[:, None, None, None] * ev.group_mask[gi])
-            if ev.foreign_content:
-                touched: NDArray[np.bool_] = np.any(ev.group_mask[gi], axis=-1)
-                foreign |= (act[:, None, None] > 0) & touched[None]
+        sev, foreign, comp = _severity(lv, gi, t, (B, M, K, R), defence_share)
 
         produced = target[:, :, 0, :]
         content = np.zeros((B, M, R))
         stage_short = np.zeros((B, M, K), dtype=bool)
+        spot_end = np.ones((B, M, R))
+        # output made from a government stockpile's release goes to the holder's own buyers first
+        earmark = np.zeros((B, M, R))
         for k in range(K):
             last = k == K - 1
-            supply = produced + unsold[:, :, k]
+            offered = produced + unsold[:, :, k]
             need = need_end if last else _div(target[:, :, k + 1], g.yield_[None, :, k + 1, None])
             restock = np.maximum(0.0, inv_target[None, :, k] - stock[:, :, k]) / lv.restock_months
-            orders = need + restock
+            all_orders = need + restock
+            own = np.minimum(earmark, np.minimum(offered, all_orders))
+            supply = offered - own
+            orders = all_orders - own
             sev_k = sev[:, :, k]
             targeted = sev_k > 0
-            rho = rho0
+            rho: Array = np.broadcast_to(rho0[None, :, k], (B, M, R))
             if k > 0 and foreign[:, :, k].any():
-                rho = np.where(foreign[:, :, k, None] & others_mask, content, rho0)
-            supply_e = rho * supply  # what each producer offers through the restricted pool
-            supply_o = supply - supply_e
+                # re-export rule: a foreign maker's output counts as restricted in proportion to
+                # the restricted-origin content of what it received, times the compliance share
+                rho = np.where(foreign[:, :, k, None] & ~home[None, :, k], comp[:, :, k, None] * content, rho)
+            # 1. contracts: each buyer calls the contract share of its orders from its suppliers
+            # in its relationship mix; the restricted part to a target is cut by the severity;
+            # a supplier short of supply serves its contract calls pro rata
+            x_rows, x_in_rows, x_out_rows, xe_rows = trade.contracts(
+                orders.reshape(B * M, R),
+                supply.reshape(B * M, R),
+                np.ascontiguousarray(rho).reshape(B * M, R),
+                sev_k.reshape(B * M, R),
+                rel_rows[k],
+                np.ascontiguousarray(csh_rows[:, k]),
+            )
+            x_in = x_in_rows.reshape(B, M, R)  # received under contract
+            x_out = x_out_rows.reshape(B, M, R)  # delivered under contract
+            xe_in = xe_rows.reshape(B, M, R)  # its restricted-origin part
+            # 2. spot: what is left clears in the market (restricted pool with quotas, free pool)
+            s_sp = np.maximum(supply - x_out, 0.0)
+            d_sp = np.maximum(orders - x_in, 0.0)
+            supply_e = rho * s_sp
+            supply_o = s_sp - supply_e
             se = rowsum(supply_e)
             so = rowsum(supply_o)
-            # a target may buy (1 - severity) of its pro-rata share of the restricted pool
             if targeted.any():
-                cap_u = (1 - sev_k) * se[..., None] * _div(orders, rowsum(orders, keepdims=True))
+                # a target may take (1 - severity) of its pro-rata share of the exporter's whole
+                # offer (contract and spot), less what its contracts brought
+                share = _div(orders, rowsum(orders, keepdims=True))
+                cap_u = np.maximum((1 - sev_k) * rowsum(rho * supply)[..., None] * share - xe_in, 0.0)
             else:  # no quota anywhere this month (ignored for untargeted buyers)
-                cap_u = orders
+                cap_u = d_sp
             if merge:
-                d_m, u_m, tg_m = _merge(orders, cap_u, targeted, part)
+                d_m, u_m, tg_m = _merge(d_sp, cap_u, targeted, part)
                 y_m = kern.clear(se, so, d_m, u_m, tg_m)
                 e_m, _ = kern.sales(se, so, y_m, u_m, tg_m)
-                y = _unmerge(y_m, orders, part)
-                e = _unmerge(e_m, orders, part)
+                y_sp = _unmerge(y_m, d_sp, part)
+                e = _unmerge(e_m, d_sp, part)
             else:
-                y = kern.clear(se, so, orders, cap_u, targeted)
-                e, _ = kern.sales(se, so, y, cap_u, targeted)
-            o = y - e
+                y_sp = kern.clear(se, so, d_sp, cap_u, targeted)
+                e, _ = kern.sales(se, so, y_sp, cap_u, targeted)
+            o = y_sp - e
+            y = own + x_in + y_sp
+            e_all = xe_in + e
+            # within a pool every producer sells the same fraction of its spot offer
+            sold_e = _div(rowsum(e), se)
+            sold_o = _div(rowsum(o), so)
+            unsold[:, :, k] = np.maximum(
+                supply - x_out - supply_e * sold_e[..., None] - supply_o * sold_o[..., None], 0.0
+            )
+            # shipments from region i to region j, and each buyer's relationships moving towards
+            # this month's mix over the qualification lag
+            flow = trade.ship(
+                x_rows,
+                own.reshape(B * M, R),
+                np.ascontiguousarray(e).reshape(B * M, R),
+                np.ascontiguousarray(o).reshape(B * M, R),
+                np.ascontiguousarray(supply_e).reshape(B * M, R),
+                np.ascontiguousarray(supply_o).reshape(B * M, R),
+                rel_rows[k],
+                qual_rows[:, k].copy(),
+                full,
+            )
             if k + 1 < K and foreign[:, :, k + 1].any():
-                # share of restricted-origin content in what each region received (foreign-content rule)
-                content = _div(e, y)
-            sold = supply_e * _div(rowsum(e), se)[..., None] + supply_o * _div(rowsum(o), so)[..., None]
-            unsold[:, :, k] = np.maximum(supply - sold, 0.0)
+                content = _div(e_all, y)
+            # 3. prices in each region: spot from the fill of its buyers' orders; paid as the
+            # volume-weighted mix of contract terms (the reference market's spot, a quarter
+            # behind), the restricted pool's spot sales at the reference market's spot (a quota
+            # rations them, not the price) and the free pool's spot sales at the region's spot
+            fill = np.where(all_orders > 0, _div(y, all_orders), 1.0)
+            spot = _spot_index(fill, el_region, lv.price_cap)
+            ref_spot = np.take_along_axis(spot, ref[None, :, k, None], -1)  # (B, M, 1)
+            contract_px = ref_hist[:, :, k].mean(-1, keepdims=True)  # (B, M, 1)
+            paid = np.where(y > 0, _div((own + x_in) * contract_px + e * ref_spot + o * spot, y), spot)
+            ref_hist[:, :, k] = np.concatenate([ref_hist[:, :, k, 1:], ref_spot], axis=-1)
+            if last:
+                spot_end = spot
+                paid_end = paid
             if full:
                 out["production"][:, ti, :, k] = produced
                 out["received"][:, ti, :, k] = y
-                out["ordered"][:, ti, :, k] = orders
-                out["exporter_flow"][:, ti, :, k] = e
+                out["ordered"][:, ti, :, k] = all_orders
+                out["exporter_flow"][:, ti, :, k] = e_all
+                out["contract"][:, ti, :, k] = x_in
+                out["spot_price"][:, ti, :, k] = spot
+                out["paid_price"][:, ti, :, k] = paid
+                out["trade"][:, ti, :, k] = flow.reshape(B, M, R, R)
 
             avail = y + stock[:, :, k]
             if last and coordinated:
-                delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern)
+                delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern, coupling)
+                if coupling is not None:
+                    coupled = couple_grades(delivered, dem, *coupling)
+                    stock[:, :, k] += rowsum(delivered - coupled)
+                    delivered = coupled
                 del_tot = rowsum(delivered)
                 del_def = delivered[..., defence] if defence >= 0 else np.zeros(del_tot.shape)
             else:
                 use = np.minimum(need, avail)
                 stock[:, :, k] = avail - use
-                use = use + _release(specs, levels, k, need - use, lv.coalition if coordinated else None)
+                released = _release(specs, levels, k, need - use, lv.coalition if coordinated else None)
+                kept_own = np.minimum(own, use)
+                use = use + released
+                if last and coupling is not None:
+                    # magnets couple the elements: what a grade cannot use stays in stock
+                    coupled = couple_grades(use, need, *coupling)
+                    stock[:, :, k] += use - coupled
+                    use = coupled
                 if not last:
                     # the buyers of product k could not get what they ordered: its producers bring
                     # spare capacity on
-                    stage_short[:, :, k] = rowsum(orders - y) > 1e-9 * rowsum(orders)
+                    stage_short[:, :, k] = rowsum(all_orders - y) > 1e-9 * rowsum(all_orders)
+                    # what the release (and the earmarked product used) makes goes on to the holder
+                    earmark = (released + kept_own) * g.yield_[None, :, k + 1, None]
                 if last:
                     del_tot = use
                     del_def = dem_def * _div(use, need_end)
@@ -303,30 +443,21 @@ def _simulate_group(
         first_short = np.where((first_short < 0) & (need_end - del_tot > 1e-9 * need_end), t, first_short)
         if cells:
             kept[:, t] = np.maximum(need_end[:, cell_m, cell_r] - del_tot[:, cell_m, cell_r], 0.0)
+        # the world price: end-use paid indices weighted by deliveries
+        price = np.where(rowsum(del_tot) > 0, _div(rowsum(paid_end * del_tot), rowsum(del_tot)), 1.0)
         if full:
             out["demand"][:, ti] = dem
             out["delivered"][:, ti] = delivered
             out["capacity"][:, ti] = cap_t
             out["inventory"][:, ti] = stock
             out["unsold"][:, ti] = unsold
+            out["price"][:, ti] = price
             for s, lvl in zip(specs, levels, strict=True):
                 out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
-
-        # price index from the world fill rate; it moves demand and ramp-up next month
-        fill = _div(rowsum(del_tot), rowsum(need_end))
-        fill = np.where(rowsum(need_end) > 0, fill, 1.0)
-        short = fill < 1 - 1e-9
-        with np.errstate(divide="ignore", over="ignore"):
-            inv_el = 1.0 / np.minimum(el_bar, -1e-12)
-            elastic = np.where(fill > 0, np.power(np.maximum(fill, 1e-300), inv_el), np.inf)
-        p_new = np.where(el_bar < -1e-12, elastic, np.where(short, np.inf, 1.0))
-        price = np.minimum(np.where(short, p_new, 1.0), lv.price_cap[:, None])
-        if full:
-            out["price"][:, ti] = price
         peak = np.maximum(peak, price)
-        # spare capacity comes on where the product's buyers were short, and everywhere when the
-        # end-use market is short (price index above 1)
-        signal = stage_short | (price > 1 + 1e-9)[:, :, None]
+        # spare capacity comes on where the product's buyers were short, and everywhere when an
+        # end-use market is short (a spot index above 1)
+        signal = stage_short | (spot_end.max(-1) > 1 + 1e-9)[:, :, None]
         if ramp_on or signal.any():  # (nothing to do in the many months with no shortage and no ramp)
             headroom = np.maximum(g.capacity[None] - g.base_out[None] * level[:, :, None, None], 0.0)
             # ... and take it off at the same pace once their buyers are served
@@ -335,6 +466,96 @@ def _simulate_group(
 
     summary = GroupSummary(acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak, kept)
     return GroupResult(**out, summary=summary)
+
+
+def couple_grades(use: Array, need: Array, light: NDArray[np.int_], heavy: NDArray[np.int_], h: Array) -> Array:
+    """What end users can use of the elements they received when magnets couple them.
+
+    ``use`` and ``need`` are (B, M, ...) over the group's materials; ``light`` indexes Nd and Pr,
+    ``heavy`` Dy and Tb; ``h`` (B,) is the share of NdFeB made in grades that contain Dy or Tb (the
+    rest are Dy-free). Every grade needs the light elements; only the heavy grades need the heavy
+    ones. With element fill rates ``f_e = use_e / need_e``, the heavy grades are filled at
+    ``g_H = min over all four f_e``, the Dy-free grades at
+    ``g_L = min(1, (min over light f_e - h g_H) / (1 - h))`` (the light elements the heavy grades
+    could not use go to them); a light element is then used at ``h g_H + (1 - h) g_L`` of its
+    need, a heavy one at ``g_H``.
+
+    >>> import numpy as np
+    >>> use = np.array([[[10.0], [1.0]]]); need = np.array([[[10.0], [2.0]]])
+    >>> couple_grades(use, need, np.array([0]), np.array([1]), np.array([0.75]))[0, :, 0].tolist()
+    [6.25, 1.0]
+    """
+    fill = np.where(need > 0, _div(use, need), 1.0)
+    f_light = fill[:, light].min(axis=1)
+    f_heavy = np.minimum(f_light, fill[:, heavy].min(axis=1))
+    hh = h.reshape((-1,) + (1,) * (f_light.ndim - 1))
+    g_low = np.where(hh < 1, np.minimum(1.0, _div(f_light - hh * f_heavy, 1 - hh)), 1.0)
+    out = use.copy()
+    out[:, light] = need[:, light] * (hh * f_heavy + (1 - hh) * g_low)[:, None]
+    out[:, heavy] = need[:, heavy] * f_heavy[:, None]
+    return np.minimum(out, use)
+
+
+def priority_fill_grades(
+    supply: Array,
+    need: Array,
+    priority: NDArray[np.int_],
+    light: NDArray[np.int_],
+    heavy: NDArray[np.int_],
+    h: Array,
+    other: Callable[..., Array],
+) -> Array:
+    """Priority routing of coupled magnet elements: ``supply`` (B, M) pooled per material, ``need``
+    (B, M, N) per item (member x sector), classes in ``priority`` order. Each class takes first the
+    Dy/Tb grades (``h`` of its light-element need and all its heavy-element need) at the common
+    fill the scarcest element allows, then the Dy-free grades (the rest of its light-element need);
+    within a class items share pro rata. Materials outside ``light`` and ``heavy`` are routed by
+    ``other`` (the engine's priority kernel).
+
+    >>> import numpy as np
+    >>> from critmin.engine.clearing import priority_fill
+    >>> supply = np.array([[10.0, 1.0]]); need = np.array([[[4.0, 8.0], [1.0, 2.0]]])
+    >>> light, heavy, h = np.array([0]), np.array([1]), np.array([0.5])
+    >>> out = priority_fill_grades(supply, need, np.array([1, 2]), light, heavy, h, priority_fill)
+    >>> out[0].round(3).tolist()
+    [[4.0, 4.0], [1.0, 0.0]]
+    """
+    coupled = np.zeros(supply.shape[1], dtype=bool)
+    coupled[light] = True
+    coupled[heavy] = True
+    out = np.zeros(need.shape)
+    if (~coupled).any():
+        out[:, ~coupled] = other(supply[:, ~coupled], need[:, ~coupled], priority)
+    left = np.maximum(supply, 0.0).copy()
+    hh = h[:, None]
+    for c in np.unique(priority):
+        sel = priority == c
+        n_c = need[..., sel].sum(-1)  # (B, M)
+        req_h = np.zeros(n_c.shape)
+        req_h[:, light] = hh * n_c[:, light]
+        req_h[:, heavy] = n_c[:, heavy]
+        g_h = np.minimum(1.0, np.where(req_h > 0, _div(left, req_h), np.inf)[:, coupled].min(-1))
+        take = req_h * g_h[:, None]
+        left = np.maximum(left - take, 0.0)
+        req_l = np.zeros(n_c.shape)
+        req_l[:, light] = (1 - hh) * n_c[:, light]
+        g_l = np.minimum(1.0, np.where(req_l > 0, _div(left, req_l), np.inf)[:, light].min(-1))
+        take_l = req_l * g_l[:, None]
+        left = np.maximum(left - take_l, 0.0)
+        share = _div(take + take_l, n_c)  # (B, M) fill of this class per material
+        out[:, coupled] = np.where(sel, need[:, coupled] * share[:, coupled, None], out[:, coupled])
+    return out
+
+
+def _spot_index(fill: Array, elasticity: Array, cap: Array) -> Array:
+    """Spot price index from the fill rate of a market's orders: ``fill ** (1 / elasticity)``,
+    capped at ``cap`` (B,); 1 where the orders are met; the cap when short and the elasticity is 0."""
+    short = fill < 1 - 1e-9
+    with np.errstate(divide="ignore", over="ignore"):
+        inv_el = 1.0 / np.minimum(elasticity, -1e-12)
+        elastic = np.where(fill > 0, np.power(np.maximum(fill, 1e-300), inv_el), np.inf)
+    p = np.where(elasticity < -1e-12, elastic, np.inf)
+    return np.minimum(np.where(short, p, 1.0), cap[:, None, None])
 
 
 def _merge(
@@ -412,10 +633,18 @@ def _end_use_coordinated(
     levels: list[Array],
     lv: CompiledScenario,
     kern: Kernels,
+    coupling: tuple[NDArray[np.int_], NDArray[np.int_], Array] | None = None,
 ) -> Array:
     """End use in coordinated mode: the coalition pools its receipts and inventory and serves its
     members' sectors by priority (defence first), then does the same with its stockpiles;
-    everyone else as in market mode."""
+    everyone else as in market mode. Where magnets couple the elements the routing is by grade
+    (:func:`priority_fill_grades`), so that a class gets whole magnets, not loose elements."""
+
+    def route(supply: Array, need: Array, prio: NDArray[np.int_]) -> Array:
+        if coupling is None:
+            return kern.priority(supply, need, prio)
+        return priority_fill_grades(supply, need, prio, *coupling, kern.priority)
+
     B, M, _, S = dem.shape
     part = np.flatnonzero(lv.coalition)
     others = ~lv.coalition
@@ -430,7 +659,7 @@ def _end_use_coordinated(
     prio = np.tile(lv.priority, part.size)
     need_ps = dem[:, :, part, :].reshape(B, M, part.size * S)
     pool = rowsum(avail[:, :, part])
-    given = kern.priority(pool, need_ps, prio)
+    given = route(pool, need_ps, prio)
     left = np.maximum(pool - rowsum(given), 0.0)
     new_stock[:, :, part] = left[..., None] * _div(avail[:, :, part], pool[..., None])
     stock[:, :, k] = new_stock
@@ -440,7 +669,7 @@ def _end_use_coordinated(
     items = [(i, s) for i, s in enumerate(specs) if s.stage == k and lv.coalition[s.holder]]
     for i, s in items:
         total[:, s.material] += np.minimum(levels[i], s.max_release)
-    rel_ps = kern.priority(total, short_ps, prio) if items else np.zeros(short_ps.shape)
+    rel_ps = route(total, short_ps, prio) if items else np.zeros(short_ps.shape)
     released = rowsum(rel_ps)  # (B, M)
     for i, s in items:
         r = np.minimum(levels[i], s.max_release)

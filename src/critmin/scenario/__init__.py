@@ -51,7 +51,7 @@ from critmin.scenario.loading import (
     scenario_from_dict,
 )
 from critmin.scenario.model import Scenario, expand_targets
-from critmin.scenario.specs import DemandResponse, Disruption, Inventory, Outage, Project, RampUp, Stockpile
+from critmin.scenario.specs import DemandResponse, Disruption, Inventory, Market, Outage, Project, RampUp, Stockpile
 from critmin.scenario.template import TEMPLATE, template
 from critmin.scenario.uncertain import DISTRIBUTIONS, UNCERTAIN_FIELD, UNCERTAIN_FIELDS, UNCERTAIN_RANGES, Uncertain
 
@@ -65,6 +65,7 @@ __all__ = [
     "DemandResponse",
     "Disruption",
     "Inventory",
+    "Market",
     "Outage",
     "Project",
     "RampUp",

@@ -20,6 +20,7 @@ from critmin.scenario.specs import (
     Disruption,
     FieldError,
     Inventory,
+    Market,
     Outage,
     Project,
     RampUp,
@@ -57,6 +58,7 @@ class Scenario(_Spec):
     ramp_up: tuple[RampUp, ...] = ()
     project: tuple[Project, ...] = ()
     demand: DemandResponse = DemandResponse()
+    market: Market = Market()
     priorities: dict[str, int] = Field(default_factory=dict)
     uncertain: tuple[Uncertain, ...] = ()
 

@@ -6,7 +6,7 @@ else the built-ins), with "did you mean"; every number must be finite and within
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -92,8 +92,24 @@ class Disruption(_Timed):
     materials: tuple[str, ...] = Field(min_length=1)
     stages: tuple[str, ...] = Field(min_length=1)
     targets: tuple[str, ...] = Field(min_length=1)
-    severity: float = Field(ge=0.0, le=1.0)
+    severity: float = Field(default=1.0, ge=0.0, le=1.0)
     foreign_content: bool = False
+    #: share of restricted-origin content in a third country's output that its makers withhold
+    #: from the targets (used with ``foreign_content``; 1 = full compliance)
+    compliance: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: share of the named flow that the control covers (e.g. the magnets that contain Dy or Tb)
+    covered_share: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: ``restriction``: ``severity`` withheld while in force; ``licensing``: every shipment needs a
+    #: licence; none is issued for ``processing_months``, then ``approval_share`` of the volume is
+    #: licensed, moving linearly to ``approval_share_final`` over ``approval_ramp_months``
+    kind: Literal["restriction", "licensing"] = "restriction"
+    processing_months: float | None = Field(default=None, ge=0.0, le=24.0)
+    approval_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    approval_share_final: float | None = Field(default=None, ge=0.0, le=1.0)
+    approval_ramp_months: float = Field(default=0.0, ge=0.0, le=600.0)
+    #: licensing: licences for military end users are refused (the defence share of each target's
+    #: use of the material is never licensed)
+    military_denied: bool = True
     note: str = ""
 
     _v_exporter = field_validator("exporter")(lambda v: _wrap(names.country, v))
@@ -106,6 +122,22 @@ class Disruption(_Timed):
         if "end_use" in v:
             raise ValueError("end_use is not traded; restrict a producing stage (mine, separation, metal, magnet)")
         return v
+
+    @model_validator(mode="after")
+    def _licensing_fields(self) -> Disruption:
+        if self.kind == "restriction":
+            given = [
+                k
+                for k in ("processing_months", "approval_share", "approval_share_final")
+                if getattr(self, k) is not None
+            ]
+            if self.approval_ramp_months:
+                given.append("approval_ramp_months")
+            if given:
+                raise ValueError(f'{", ".join(given)} only apply to kind = "licensing"')
+        elif self.approval_share_final is not None and self.approval_ramp_months <= 0:
+            raise ValueError("approval_share_final needs approval_ramp_months > 0 (the months to reach it)")
+        return self
 
     @field_validator("targets")
     @classmethod
@@ -283,4 +315,39 @@ class DemandResponse(_Spec):
         for k, x in out.items():
             if not 0.0 <= x <= 1.0:
                 raise ValueError(f"share of {k} must be between 0 and 1 (got {x})")
+        return out
+
+
+class Market(_Spec):
+    """Market structure overrides: the share of each stage's product sold under contract, the
+    months a buyer needs to qualify a new supplier of it, the fill rate below which a sector's
+    production stops (the line-stoppage proxy) and the share of magnets made in Dy/Tb grades.
+    Stages and sectors not named keep the data's parameters (``contract_share``,
+    ``qualification_months``, ``stoppage_fill``, ``heavy_grade_share``)."""
+
+    contract_share: dict[str, float] = Field(default_factory=dict)
+    qualification_months: dict[str, float] = Field(default_factory=dict)
+    stoppage_fill: dict[str, float] = Field(default_factory=dict)
+    #: share of NdFeB made in grades that contain Dy or Tb (parameter ``heavy_grade_share``)
+    heavy_grade_share: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("contract_share", "qualification_months")
+    @classmethod
+    def _by_stage(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        out = {_wrap(names.stage, k): float(x) for k, x in v.items()}
+        for k, x in out.items():
+            if k == "end_use":
+                raise ValueError("end_use is not traded; name a producing stage")
+            lo, hi = (0.0, 1.0) if info.field_name == "contract_share" else (1.0, 120.0)
+            if not lo <= x <= hi:
+                raise ValueError(f"{info.field_name} of {k} must be between {lo:g} and {hi:g} (got {x})")
+        return out
+
+    @field_validator("stoppage_fill")
+    @classmethod
+    def _by_sector(cls, v: dict[str, float]) -> dict[str, float]:
+        out = {_sector(k): float(x) for k, x in v.items()}
+        for k, x in out.items():
+            if not 0.0 <= x <= 1.0:
+                raise ValueError(f"stoppage_fill of {k} must be between 0 and 1 (got {x})")
         return out

@@ -15,7 +15,17 @@ from critmin.scenario.specs import ELASTICITY_RANGE, DemandResponse, Disruption,
 
 #: what an [[uncertain]] entry may draw: section -> attribute -> how the draw is used
 UNCERTAIN_FIELDS: dict[str, tuple[str, ...]] = {
-    "disruption": ("severity", "months", "start_shift", "happens"),
+    "disruption": (
+        "severity",
+        "months",
+        "start_shift",
+        "happens",
+        "compliance",
+        "covered_share",
+        "processing_months",
+        "approval_share",
+        "approval_share_final",
+    ),
     "outage": ("capacity_lost", "months", "start_shift", "happens"),
     "stockpile": ("tonnes", "max_release_t_per_month"),
     "project": ("capacity_scale", "start_shift", "ramp_months", "happens"),
@@ -51,6 +61,11 @@ def _bounds(model: type[BaseModel], name: str) -> tuple[float, float]:
 UNCERTAIN_RANGES: dict[str, tuple[float, float]] = {
     "disruption.severity": _bounds(Disruption, "severity"),
     "disruption.months": _bounds(Disruption, "months"),
+    "disruption.compliance": _bounds(Disruption, "compliance"),
+    "disruption.covered_share": _bounds(Disruption, "covered_share"),
+    "disruption.processing_months": _bounds(Disruption, "processing_months"),
+    "disruption.approval_share": _bounds(Disruption, "approval_share"),
+    "disruption.approval_share_final": _bounds(Disruption, "approval_share_final"),
     "outage.capacity_lost": _bounds(Outage, "capacity_lost"),
     "outage.months": _bounds(Outage, "months"),
     "stockpile.tonnes": _bounds(Stockpile, "tonnes"),
