@@ -119,7 +119,7 @@ def test_military_end_users_are_refused(chain):
 
 def test_licensing_fields_need_the_licensing_kind():
     text = HEADER.format(months=6) + HEAVY.replace("severity = 1.0", "severity = 1.0\napproval_share = 0.5")
-    with pytest.raises(UserError, match='only apply to kind = "licensing"'):
+    with pytest.raises(UserError, match='approval_share only applies to kind = "licensing"'):
         parse_scenario(text)
 
 
@@ -276,3 +276,26 @@ def test_trade_kernels_match_their_python_reference():
         # every buyer's receipts add up; relationships stay mixes (columns sum to 1)
         assert np.allclose(flow.sum(1), x.sum(1) + own + e * (se.sum(1) > 0)[:, None] + o * (so.sum(1) > 0)[:, None])
         assert np.allclose(rel_a.sum(1), 1.0)
+
+
+# -- the 2025 hindcast: the calibrated months are reproduced ---------------------------------------
+
+
+def test_apr2025_reproduces_its_two_calibration_targets(chain):
+    """covered_share and the US severity of apr2025-heavy-ree are calibrated on May 2025 (world and
+    US magnet exports from China relative to 2024): the run reproduces both ratios."""
+    from critmin.hindcast import observations
+
+    s = load_scenario("apr2025-heavy-ree")
+    res = run_scenario(s, chain)
+    base = run_scenario(s.with_changes(disruption=()), chain)
+    obs = observations().query("indicator == 'magnet_exports_t'").set_index(["region", "month"])["value"]
+
+    def exports(r, importer=None):
+        tr = r.trade_t.sel(material="Nd", stage="magnet", exporter="CHN", month="2025-05")
+        return float(tr.sel(importer=importer)) if importer else float(tr.sum() - tr.sel(importer="CHN"))
+
+    assert exports(res) / exports(base) == pytest.approx(obs[("WLD", "2025-05")] / obs[("WLD", "2024")], rel=0.01)
+    assert exports(res, "USA") / exports(base, "USA") == pytest.approx(
+        obs[("USA", "2025-05")] / obs[("USA", "2024")], rel=0.01
+    )

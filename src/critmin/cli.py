@@ -465,8 +465,7 @@ def run_cmd(
         emit(short.head(top) if top else short, "table", title=title, columns=cols)
         years = jobs.shortfall_by_year_table(run, short.head(top) if top else short)
         emit(years, "table", title="shortfall share by calendar year")
-        stops = run.stoppage()
-        stops = stops[stops["months_stopped"] > 0]
+        stops = jobs.stoppage_table(run)
         if not stops.empty:
             emit(stops.head(top) if top else stops, "table",
                  title="line-stoppage proxy: months a sector got less than its threshold of its need")  # fmt: skip

@@ -187,6 +187,21 @@ def shortfall_by_year_table(run: RunResult, pairs: pd.DataFrame) -> pd.DataFrame
     return wide.reset_index()
 
 
+def stoppage_table(run: RunResult) -> pd.DataFrame:
+    """The line-stoppage proxy for the terminal: sectors with the same months stopped, first month
+    and lowest fill in a material and region on one row (their names joined)."""
+    stops = run.stoppage()
+    stops = stops[stops["months_stopped"] > 0]
+    keys = ["material", "region", "months_stopped", "first_month_stopped", "min_fill"]
+    if stops.empty:
+        return stops.assign(sectors="")[[*keys, "sectors"]]
+    stops = stops.assign(min_fill=stops["min_fill"].round(3))
+    n_all = run.dataset.sizes["sector"]
+    out = stops.groupby(keys, sort=False)["sector"].agg(lambda s: "all" if len(s) == n_all else ", ".join(s))
+    out = out.rename("sectors").reset_index()
+    return out.sort_values(["months_stopped", "material", "region"], ascending=[False, True, True], kind="stable")
+
+
 def hindcast_job(chain: SupplyChain, engine: str = "fast") -> pd.DataFrame:
     """Run ``apr2025-heavy-ree`` and compare it with the observed 2025 figures
     (:func:`critmin.hindcast.compare`). The model's magnet exports are in tonnes of magnet; its

@@ -134,7 +134,8 @@ class Disruption(_Timed):
             if self.approval_ramp_months:
                 given.append("approval_ramp_months")
             if given:
-                raise ValueError(f'{", ".join(given)} only apply to kind = "licensing"')
+                verb = "apply" if len(given) > 1 else "applies"
+                raise ValueError(f'{", ".join(given)} only {verb} to kind = "licensing"')
         elif self.approval_share_final is not None and self.approval_ramp_months <= 0:
             raise ValueError("approval_share_final needs approval_ramp_months > 0 (the months to reach it)")
         return self

@@ -24,7 +24,22 @@ targets = ["framework"]    # ISO3 codes and/or bloc names, or ["all"]
 severity = 1.0             # share of exports to the targets withheld
 start = "2026-01"
 months = 12
-# foreign_content = false  # also restrict magnets made abroad from the exporter's material
+# covered_share = 1.0      # share of the flow the control covers (e.g. magnets containing Dy/Tb)
+# foreign_content = false  # also restrict products made abroad from the exporter's material ...
+# compliance = 1.0         # ... to this share (third-country makers that comply)
+
+# [[disruption]]           # licensing as a process: nothing licensed for processing_months, then
+# exporter = "CHN"         # approval_share of the requests, moving to approval_share_final over
+# kind = "licensing"       # approval_ramp_months; military end users refused (military_denied)
+# materials = ["Dy", "Tb"]
+# stages = ["separation", "metal"]
+# targets = ["all"]
+# start = "2026-01"
+# months = 12
+# processing_months = 2.07 # default: the data's licensing_processing_months (45 working days)
+# approval_share = 0.25    # default: the data's licensing_approval_share
+# approval_share_final = 0.6
+# approval_ramp_months = 1
 
 # [[outage]]               # capacity lost
 # region = "MYS"           # or facility = "lynas-malaysia-lamp-light-re-separation"
@@ -68,6 +83,12 @@ months = 12
 # elasticity = {{ automotive = -0.1, defence = 0.0 }}
 # substitution = {{ automotive = 0.05 }}
 # recycling = {{ electronics = 0.02 }}
+
+# [market]                 # market structure (defaults from the data's parameters)
+# contract_share = {{ magnet = 0.8, separation = 0.5 }}   # share of orders under contract
+# qualification_months = {{ magnet = 5.5 }}               # months to qualify a new supplier
+# heavy_grade_share = 0.755                              # NdFeB made in Dy/Tb grades
+# stoppage_fill = {{ defence = 0.95 }}                    # fill below which a sector stops
 
 # [priorities]             # 1 = served first in coordinated mode
 # defence = 1
