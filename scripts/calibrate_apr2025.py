@@ -3,7 +3,7 @@
 1. ``disruption[1].covered_share``: the share of China's magnet exports that need a licence (magnets
    containing Dy or Tb), such that the model's world magnet exports from China in May 2025, relative
    to its own base (the same months without controls), equal the observed ratio 1,238 / 4,846.
-2. ``disruption[2].severity``: the extra cut of US-bound magnets in April-May 2025, such that the
+2. ``disruption[3].severity``: the extra cut of US-bound magnets in April-May 2025, such that the
    model's US ratio equals 46 / 620.
 
 Both are solved by bisection (each ratio falls monotonically in its parameter), the first with the
@@ -41,7 +41,7 @@ def main() -> None:
     def with_params(covered: float, us: float):
         d = list(s0.disruption)
         d[1] = d[1].model_copy(update={"covered_share": covered})
-        d[2] = d[2].model_copy(update={"severity": us})
+        d[3] = d[3].model_copy(update={"severity": us})
         return run_scenario(s0.with_changes(disruption=tuple(d)), chain)
 
     def bisect(f, target: float) -> float:
@@ -54,10 +54,12 @@ def main() -> None:
                 hi = mid
         return (lo + hi) / 2
 
-    covered, us = s0.disruption[1].covered_share, s0.disruption[2].severity
+    covered, us = s0.disruption[1].covered_share, s0.disruption[3].severity
     for _ in range(2):
-        covered = bisect(lambda c: china_magnet_exports(with_params(c, us), "2025-05", None) / w0, world_ratio)
-        us = bisect(lambda x: china_magnet_exports(with_params(covered, x), "2025-05", "USA") / u0, us_ratio)
+        covered = bisect(lambda c, us=us: china_magnet_exports(with_params(c, us), "2025-05", None) / w0, world_ratio)
+        us = bisect(
+            lambda x, covered=covered: china_magnet_exports(with_params(covered, x), "2025-05", "USA") / u0, us_ratio
+        )
     res = with_params(covered, us)
     print(f"observed May 2025 / 2024 mean: world {world_ratio:.4f}, USA {us_ratio:.4f}")
     print(f"covered_share = {covered:.3f}, US severity = {us:.3f}")

@@ -126,8 +126,13 @@ def _unit_factor(unit: str) -> tuple[float, str]:
     return 1.0, "content"
 
 
-def _mine_rows(out: _Rows) -> None:
-    """USGS mine/refinery production, latest edition per (mineral, country, year)."""
+def _mine_rows(out: _Rows, p: Params) -> None:
+    """USGS mine/refinery production, latest edition per (mineral, country, year).
+
+    Where a ``world_total_from_countries`` parameter is set for a material and stage, the world
+    row is the sum of the country rows when USGS's rounded world total differs from it (see
+    :func:`_world_from_countries`).
+    """
     mp = read_pack("mine_production")
     mp = mp[mp.is_latest_estimate.astype(str).str.lower() == "true"]
     for r in mp.itertuples():
@@ -151,6 +156,39 @@ def _mine_rows(out: _Rows) -> None:
             confidence=str(r.confidence),
             notes=note,
         )
+    _world_from_countries(out, p)
+
+
+def _world_from_countries(out: _Rows, p: Params) -> None:
+    """Replace a rounded USGS world total by the sum of its country rows (flag parameter
+    ``world_total_from_countries`` per material and stage, region ``WLD``).
+
+    USGS rounds its world totals; where it lists every producer (its "Other countries" row is
+    blank), the country rows are the world and the rounded total only makes the shares sum to
+    more or less than 1 (gallium 2025: 900 + 3 + 6 = 909 t against a world total of 900 t).
+    """
+    flags = p.frame[p.frame.parameter == "world_total_from_countries"]
+    for f in flags.itertuples():
+        mats = {r["material"] for r in out.rows} if f.material == "*" else {str(f.material)}
+        stages = {"mine", "separation"} if f.stage == "*" else {str(f.stage)}
+        for mat in sorted(mats):
+            for st in sorted(stages):
+                if not p.get("world_total_from_countries", mat, st, "WLD"):
+                    continue
+                rows = [r for r in out.rows if r["material"] == mat and r["stage"] == st]
+                for w in (r for r in rows if r["country_iso3"] == "WLD"):
+                    countries = [r for r in rows if r["year"] == w["year"] and r["country_iso3"] != "WLD"]
+                    total = sum(r["quantity"] for r in countries)
+                    if not countries or abs(total - w["quantity"]) < 1e-9:
+                        continue
+                    parts = " + ".join(f"{r['country_iso3']} {r['quantity']:,.6g}" for r in countries)
+                    w["notes"] = (
+                        f"formula: {parts} = {total:,.6g} t (sum of the country rows, assumption "
+                        f"world_total_from_countries); USGS world total (rounded) {w['quantity']:,.6g} t"
+                        + (f"; {w['notes']}" if w["notes"] else "")
+                    )
+                    w["quantity"] = total
+                    w["confidence"] = "derived"
 
 
 def _share_rows(out: _Rows) -> None:
@@ -263,7 +301,11 @@ def _ree_stage_rows(out: _Rows, p: Params) -> dict[str, dict[str, float]]:
 
     # magnets (t NdFeB)
     mprod = read_pack("magnet_production")
-    chn_mag = _get_value(mprod, item="NdFeB magnet production", country_iso3="CHN", year=y)
+    mgd = read_pack("magnet_grades_and_demand")
+    chn_mag = _get_value(
+        mgd, category="magnet_production", item="China RE permanent magnet production 2024 (SMM forecast)"
+    )
+    p.get("china_magnet_smm_forecast_as_2024", "rare_earths", "magnet", "CHN")
     chn_mag_share = _get_value(ps, mineral="rare_earths", stage="magnet manufacturing", country_iso3="CHN", year=y)
     jpn_mag = _get_value(mprod, item="NdFeB magnet production (domestic, Japan)", year=2020)
     vnm_mag = _get_value(mprod, item="NdFeB magnet capacity (Shin-Etsu, Vietnam)")
@@ -273,7 +315,10 @@ def _ree_stage_rows(out: _Rows, p: Params) -> dict[str, dict[str, float]]:
     mag = {"CHN": float(chn_mag.value), "JPN": float(jpn_mag.value), "VNM": float(vnm_mag.value)}
     mag["OTH"] = world_mag - sum(mag.values())
     mag_notes = {
-        "CHN": ("Argus estimate, 2024", f"magnet_production.csv: {chn_mag.source}", str(chn_mag.confidence)),
+        "CHN": (f"SMM forecast of China's 2024 RE permanent magnet output ({chn_mag.scenario}; SMM gives 240 kt for "
+                "2023), used as the 2024 output (assumption china_magnet_smm_forecast_as_2024); a forecast, not an "
+                "outturn: Argus's 300 kt (magnet_production.csv) is kept in the pack as a conflicting estimate",
+                f"magnet_grades_and_demand.csv: {chn_mag.source}", "derived"),
         "JPN": ("JSNM 2020 figure held for 2024 (assumption japan_magnet_output_held)",
                 f"magnet_production.csv: {jpn_mag.source}", "derived"),
         "VNM": ("Shin-Etsu Vietnam capacity 2,200 t/yr, run at capacity (assumption vietnam_magnet_at_capacity)",
@@ -288,7 +333,7 @@ def _ree_stage_rows(out: _Rows, p: Params) -> dict[str, dict[str, float]]:
     out.add(material="rare_earths", stage="magnet", country_iso3="WLD", year=y, quantity=world_mag,
             unit="t", basis="NdFeB", source=f"processing_shares.csv: {chn_mag_share.source}",
             confidence="derived",
-            notes=f"formula: China {float(chn_mag.value):,.0f} t / China share {float(chn_mag_share.share_pct):g}% (IEA 2024)")  # fmt: skip
+            notes=f"formula: China {float(chn_mag.value):,.0f} t (SMM 2024 forecast) / China share {float(chn_mag_share.share_pct):g}% (IEA 2024)")  # fmt: skip
 
     # metal (t RE metal) where magnets are made
     p.get("metal_follows_magnet", "rare_earths", "metal")
@@ -300,6 +345,52 @@ def _ree_stage_rows(out: _Rows, p: Params) -> dict[str, dict[str, float]]:
                 confidence="derived",
                 notes=f"formula: magnet t x {content:g} RE metal per t NdFeB (assumption metal_follows_magnet)")  # fmt: skip
     return {"separation": sep, "magnet": mag, "metal": metal, "mine_world": {"WLD": world_mine}}
+
+
+def _dy_mine_shares(p: Params, mine: Mapping[str, float]) -> dict[str, tuple[float, str]]:
+    """Share of world Dy (and Tb) mine output by country, from the ore types mined.
+
+    Ion-adsorption clays carry the heavy rare earths: they give ``dy_ionic_clay_share`` (80%,
+    the lower bound of ">80% of global HREE supply") of the world's Dy, split between Myanmar
+    (all its output taken as ionic clay, as for Y) and China's ion-adsorption share of its
+    quota (``ionic_share_china_quota``) by REO tonnage. The rest comes from light-RE ores
+    (Bayan Obo, Mount Weld, Mountain Pass, ...), split by their REO tonnage
+    (``dy_light_ore_split_by_reo``: the pack has no Dy grade for any of them). Named: CHN, MMR,
+    AUS, USA; OTH = the other producers' light-ore share.
+
+    >>> p = Params(load_parameters())
+    >>> s = _dy_mine_shares(p, {"CHN": 100.0, "MMR": 10.0, "AUS": 10.0, "NGA": 5.0})
+    >>> {c: round(v, 3) for c, (v, _) in s.items()}
+    {'CHN': 0.515, 'MMR': 0.457, 'AUS': 0.019, 'OTH': 0.009}
+    >>> round(sum(v for v, _ in s.values()), 9)
+    1.0
+    """
+    k = p.get("dy_ionic_clay_share", "Dy", "mine") / 100
+    p.get("dy_light_ore_split_by_reo", "Dy", "mine")
+    ionic_chn = p.get("ionic_share_china_quota", "rare_earths", "mine", "CHN") / 100
+    ionic = {"CHN": mine.get("CHN", 0.0) * ionic_chn, "MMR": mine.get("MMR", 0.0)}
+    light = {c: q - ionic.get(c, 0.0) for c, q in mine.items() if c != "MMR"}
+    ionic_t, light_t = sum(ionic.values()), sum(light.values())
+    named = ("CHN", "MMR", "AUS", "USA")
+    rest = sum(q for c, q in light.items() if c not in named)
+    out: dict[str, tuple[float, str]] = {}
+    for c in named:
+        if c not in mine:
+            continue
+        parts = []
+        s = 0.0
+        if c in ionic:
+            s += k * ionic[c] / ionic_t
+            parts.append(f"{k:g} ionic-clay share (dy_ionic_clay_share) x ionic REO {ionic[c]:,.0f} / {ionic_t:,.0f} t")
+        if c in light:
+            s += (1 - k) * light[c] / light_t
+            parts.append(f"{1 - k:g} x light-ore REO {light[c]:,.0f} / {light_t:,.0f} t (dy_light_ore_split_by_reo)")
+        out[c] = (s, " + ".join(parts))
+    out["OTH"] = (
+        (1 - k) * rest / light_t,
+        f"{1 - k:g} x light-ore REO of the other producers {rest:,.0f} / {light_t:,.0f} t (dy_light_ore_split_by_reo)",
+    )
+    return out
 
 
 def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) -> None:
@@ -319,11 +410,15 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
     ndpr = float(_get_value(mtp, element="NdPr (Nd2O3+Pr6O11)").share_pct)
     mtp_src = "ree_element_split.csv: " + str(mtp.iloc[0].source)
     # NdPr: separated oxide by country from the pack (SMM China run-rate, Lynas, MP)
-    chn_ndpr_m = _get_value(sep_out_all := read_pack("separation_output"), item="Nd(Pr) oxide production (monthly)")
+    sep_out_all = read_pack("separation_output")
+    chn_ndpr_m = _get_value(
+        read_pack("magnet_grades_and_demand"), category="ndpr_output", material="PrNd oxide", year="2024-06"
+    )
+    p.get("china_ndpr_smm_month_as_2024", "rare_earths", "separation", "CHN")
     lynas_ndpr = _get_value(sep_out_all, item="NdPr production (Lynas)", year="FY2025 (Jul 2024-Jun 2025)")
     mp_ndpr = _get_value(sep_out_all, item="NdPr oxide production (MP Materials)", year=y)
     ndpr_sep = {
-        "CHN": (float(chn_ndpr_m.value) * 12, f"formula: SMM China Nd(Pr) oxide {float(chn_ndpr_m.value):,.0f} t in {chn_ndpr_m.year} x 12"),
+        "CHN": (float(chn_ndpr_m.value) * 12, f"formula: SMM China Pr-Nd oxide {float(chn_ndpr_m.value):,.0f} t in {chn_ndpr_m.year} x 12 (assumption china_ndpr_smm_month_as_2024; magnet_grades_and_demand.csv ndpr_output)"),
         "MYS": (float(lynas_ndpr.value), "Lynas NdPr FY2025 used for 2024 (assumption lynas_fy2025_as_2024)"),
         "USA": (float(mp_ndpr.value), "MP Materials NdPr oxide 2024"),
     }  # fmt: skip
@@ -357,33 +452,37 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
                 source="ree_element_split.csv (medium-Y ion-adsorption clay Y2O3 >20%; CREG ion-adsorption quota share)",
                 confidence="derived",
                 notes=f"formula: REO x {f'{ionic_chn:g}% ionic x ' if c == 'CHN' else ''}{y_pct:g}% Y2O3 (assumption y_share_ionic)")  # fmt: skip
-    # Dy at mine: JRC 2021 country split, held for the base year; Tb follows Dy
+    # Dy at mine: world total (JRC 2021, held) split by ore type; Tb follows Dy
     sep_out = read_pack("separation_output")
     p.get("dy_held_from_2021", "Dy", "mine")
     p.get("tb_follows_dy", "Tb", "mine")
     dy_rows = sep_out[(sep_out.element == "Dy") & (sep_out.year.astype(str) == "2021")]
     dy_world = float(_get_value(dy_rows, country_iso3="WLD").value)
-    dy = {str(r.country_iso3): float(r.value) for r in dy_rows.itertuples() if r.country_iso3 != "WLD"}
-    dy["OTH"] = dy_world - sum(dy.values())
     tb_world = float(_get_value(sep_out, item="terbium production (world, approx.)").value)
-    dy_src = "separation_output.csv: " + str(dy_rows.iloc[0].source)
-    for c, q in dy.items():
-        out.add(material="Dy", stage="mine", country_iso3=c, year=y, quantity=q, unit="t", basis="content",
+    dy_shares = _dy_mine_shares(p, mine)
+    dy = {c: dy_world * s for c, (s, _) in dy_shares.items()}
+    dy_src = (
+        "ree_element_split.csv (ion-adsorption clays >80% of world HREE supply; China's ion-adsorption quota share)"
+        " + mine_production.csv (USGS REO) + separation_output.csv (world Dy 2021, EU JRC RMIS)"
+    )
+    for c, (s, why) in dy_shares.items():
+        out.add(material="Dy", stage="mine", country_iso3=c, year=y, quantity=dy[c], unit="t", basis="content",
                 source=dy_src, confidence="derived",
-                notes="JRC 2021 country split of world Dy 3,126 t, held for 2024 (assumption dy_held_from_2021)"
-                + ("; OTH = world - named" if c == "OTH" else ""))  # fmt: skip
-        out.add(material="Tb", stage="mine", country_iso3=c, year=y, quantity=tb_world * q / dy_world,
+                notes=f"formula: world Dy {dy_world:,.0f} t (JRC 2021, held for 2024: assumption dy_held_from_2021) "
+                f"x share {s:.4f} ({why})")  # fmt: skip
+        out.add(material="Tb", stage="mine", country_iso3=c, year=y, quantity=tb_world * s,
                 unit="t", basis="content",
                 source="separation_output.csv: terbium production (world, approx.), split like Dy",
                 confidence="derived",
-                notes=f"formula: world Tb {tb_world:g} t x Dy share {q / dy_world:.4f} (assumption tb_follows_dy)")  # fmt: skip
+                notes=f"formula: world Tb {tb_world:g} t x Dy share {s:.4f} (assumption tb_follows_dy)")  # fmt: skip
 
     # separation: light elements follow REO separation x basket; heavy (Dy, Tb, Y) 99.9% China
     sep = ree["separation"]
     for el, k in (("Nd", nd_k), ("Pr", pr_k)):
         for c, (q, why) in ndpr_sep.items():
             out.add(material=el, stage="separation", country_iso3=c, year=y, quantity=q * k, unit="t",
-                    basis="oxide", source="separation_output.csv (SMM, Lynas, MP Materials)", confidence="derived",
+                    basis="oxide", source="magnet_grades_and_demand.csv (SMM) + separation_output.csv (Lynas, MP Materials)",
+                    confidence="derived",
                     notes=f"{why}; x {el} share of NdPr {k:g} (assumption)")  # fmt: skip
     for el in ("La", "Ce", "Sm"):
         pct, why = basket[el]
@@ -551,6 +650,139 @@ def _consumption_rows(out: _Rows, p: Params, production: pd.DataFrame) -> None:
                         "(assumption gallium_row_is_rest_of_world)")  # fmt: skip
 
 
+def _smco_rows(out: _Rows, p: Params) -> dict[str, float]:
+    """Samarium in SmCo magnets by country (t Sm, base year), at the magnet and metal stages.
+
+    China's SmCo magnet output (2023, held for the base year: ``china_smco_2023_as_2024``) over
+    China's share of permanent-magnet manufacturing (IEA, the NdFeB share: ``smco_world_from_china_share``)
+    gives the world; the rest is OTH. Sm = SmCo x ``magnet_content`` (Sm, wt% of SmCo). Metal is
+    made where magnets are made (``metal_follows_magnet``), as for Nd, Pr, Dy and Tb.
+    Returns ``{country: t Sm}`` at the magnet stage.
+    """
+    y = BASE_YEAR
+    chn = _get_value(read_pack("magnet_production"), item="SmCo magnet production", country_iso3="CHN", year=2023)
+    p.get("china_smco_2023_as_2024", "Sm", "magnet", "CHN")
+    p.get("smco_world_from_china_share", "Sm", "magnet")
+    p.get("metal_follows_magnet", "Sm", "metal")
+    ps = read_pack("processing_shares")
+    share = float(
+        _get_value(ps, mineral="rare_earths", stage="magnet manufacturing", country_iso3="CHN", year=y).share_pct
+    )
+    content = p.get("magnet_content", "Sm", "magnet") / 100
+    chn_t = float(chn.value)
+    world = chn_t / (share / 100)
+    smco = {"CHN": chn_t, "OTH": world - chn_t}
+    why = {
+        "CHN": f"China SmCo magnet output {chn_t:,.0f} t in 2023 (magnet_production.csv: {chn.source}), held for "
+        f"{y} (assumption china_smco_2023_as_2024)",
+        "OTH": f"world SmCo {world:,.1f} t (China {chn_t:,.0f} t / China's {share:g}% of permanent-magnet "
+        f"manufacturing, IEA; assumption smco_world_from_china_share) - China (Japan, USA, Germany: no tonnage)",
+    }
+    for st in ("magnet", "metal"):
+        for c, q in smco.items():
+            out.add(material="Sm", stage=st, country_iso3=c, year=y, quantity=q * content, unit="t", basis="metal",
+                    source="magnet_production.csv (SmCo) + processing_shares.csv (IEA) + magnet_content (Sm)",
+                    confidence="derived",
+                    notes=f"formula: SmCo {q:,.1f} t x {content * 100:g} wt% Sm (magnet_content, Sm2Co17); {why[c]}"
+                    + ("; metal made where the magnets are made (assumption metal_follows_magnet)" if st == "metal" else ""))  # fmt: skip
+    return {c: q * content for c, q in smco.items()}
+
+
+def _sector_shares(p: Params, material: str, region: str) -> dict[str, float]:
+    """End-use shares of a material by sector (parameters ``sector_share_<sector>``, stage
+    ``end_use``; a region's own rows beat the ``*`` rows). They must sum to 1."""
+    shares: dict[str, float] = {}
+    for sector in SECTORS:
+        try:
+            shares[sector] = p.get(f"sector_share_{sector}", material, "end_use", region)
+        except UserError:
+            continue
+    total = sum(shares.values())
+    if abs(total - 1) > 1e-3:
+        raise UserError(
+            f"sector_share_* parameters for {material} (region {region}) sum to {total:g}, not 1; "
+            "fix them with critmin data import csv parameters FILE"
+        )
+    return {s: v / total for s, v in shares.items() if v > 0}
+
+
+def _ndfeb_region_shares(dem: _Rows, regions: set[str] | None = None) -> dict[str, float]:
+    """Each region's share of NdFeB demand (the rare_earths rows of basis NdFeB), optionally
+    among ``regions`` only."""
+    tot: dict[str, float] = {}
+    for r in dem.rows:
+        if r["material"] == "rare_earths" and r["basis"] == "NdFeB" and (regions is None or r["region"] in regions):
+            tot[r["region"]] = tot.get(r["region"], 0.0) + float(r["demand_t_per_yr"])
+    s = sum(tot.values())
+    return {k: v / s for k, v in tot.items()}
+
+
+def _minor_ree_demand_rows(out: _Rows, p: Params, production: pd.DataFrame, sm_magnet: Mapping[str, float]) -> None:
+    """End-use demand for samarium and yttrium (t contained element, base year).
+
+    * Sm: the Sm in the world's SmCo magnets (no stock change: output = use), split among
+      regions by NdFeB demand (``demand_region_by_ndfeb``); non-magnet uses (catalysts, glass,
+      nuclear, medical) have no tonnage in the pack and are left out.
+    * Y: world = world separated Y2O3 x Y content (``y_demand_equals_separation``); the US from
+      its 2024 imports (``us_yttrium_imports_as_consumption``); China its 2018 share of world
+      rare-earth use (``china_ree_use_share_for_y``); the rest by NdFeB demand among the other
+      regions (``demand_region_by_ndfeb``).
+
+    Sectors follow the ``sector_share_<sector>`` parameters (assumptions: no tonnage split found).
+    Rows whose region total comes from a split rule are ``confidence = assumption``.
+    """
+    y = BASE_YEAR
+    mc = read_pack("magnet_chain")
+    minor = read_pack("minor_ree_demand")
+
+    def emit(mat: str, region: str, total: float, conf: str, src: str, why: str) -> None:
+        shares = _sector_shares(p, mat, region)
+        basis = ", ".join(f"{s} {v:.4g}" for s, v in shares.items())
+        for sector, s in shares.items():
+            out.add(material=mat, region=region, sector=sector, year=y, demand_t_per_yr=total * s, basis="metal",
+                    source=src, confidence=conf,
+                    notes=f"{why}; x {sector} share {s:.4g} (sector split {basis}: assumption sector_share_*, "
+                    "no tonnage split by sector found)")  # fmt: skip
+
+    # samarium: SmCo magnets
+    p.get("demand_region_by_ndfeb", "Sm", "end_use")
+    sm_world = sum(sm_magnet.values())
+    for region, share in _ndfeb_region_shares(out).items():
+        emit("Sm", region, sm_world * share, "assumption",
+             "derived from the Sm magnet rows (magnet_production.csv SmCo, IEA share, magnet_content) + NdFeB demand rows",
+             f"formula: world Sm in SmCo magnets {sm_world:,.1f} t (2023 SmCo output held for {y}; no stock change) x "
+             f"{region} share of NdFeB demand {share:.4f} (assumption demand_region_by_ndfeb: no Sm use by region in "
+             "the pack); non-magnet Sm uses not covered (no tonnage)")  # fmt: skip
+
+    # yttrium
+    p.get("y_demand_equals_separation", "Y", "end_use")
+    p.get("us_yttrium_imports_as_consumption", "Y", "end_use", "USA")
+    p.get("demand_region_by_ndfeb", "Y", "end_use")
+    k_y = float(_get_value(mc, item="conversion factor Y2O3 -> Y metal (mass fraction of metal in oxide)").value)
+    sep = production[(production.material == "Y") & (production.stage == "separation") & (production.year == y)]
+    y_sep = float(sep.quantity.sum())
+    y_world = y_sep * k_y
+    us = _get_value(minor, category="regional_demand", material="Y", geography="USA", year=y)
+    us_t = float(us.value) * k_y
+    chn_pct = p.get("china_ree_use_share_for_y", "Y", "end_use", "CHN")
+    chn_t = y_world * chn_pct / 100
+    rest = y_world - us_t - chn_t
+    world_why = (
+        f"world Y demand {y_world:,.1f} t = world separated Y2O3 {y_sep:,.1f} t x {k_y:g} (assumption "
+        "y_demand_equals_separation: no world Y consumption figure in the pack)"
+    )
+    emit("Y", "USA", us_t, "derived", f"minor_ree_demand.csv: {us.source}",
+         f"formula: US 2024 yttrium imports {float(us.value):g} t Y2O3 eq. x {k_y:g} (assumption "
+         "us_yttrium_imports_as_consumption: the US is 100% import reliant)")  # fmt: skip
+    emit("Y", "CHN", chn_t, "assumption", "magnet_chain.csv (China share of global rare earth consumption, 2018)",
+         f"formula: {world_why} x China {chn_pct:g}% (China's 2018 share of world rare-earth use applied to Y: "
+         "assumption china_ree_use_share_for_y)")  # fmt: skip
+    for region, share in _ndfeb_region_shares(out, {r["region"] for r in out.rows} - {"CHN", "USA"}).items():
+        emit("Y", region, rest * share, "assumption", "derived from the Y separation rows + NdFeB demand rows",
+             f"formula: ({world_why} - USA {us_t:,.1f} t - CHN {chn_t:,.1f} t) x {region} share of NdFeB demand "
+             f"outside China and the US {share:.4f} (assumption demand_region_by_ndfeb)")  # fmt: skip
+
+
 def _capacity_rows(prod: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Capacity = base-year output / utilisation (an assumption a user can override)."""
     base = prod[(prod.year == BASE_YEAR) & (prod.unit == "t") & (prod.country_iso3 != "WLD")]
@@ -706,10 +938,11 @@ def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFra
     prm = load_parameters() if parameters is None else parameters
     p = Params(prm)
     prod = _Rows()
-    _mine_rows(prod)
+    _mine_rows(prod, p)
     _share_rows(prod)
     ree = _ree_stage_rows(prod, p)
     _element_rows(prod, p, ree)
+    sm_magnet = _smco_rows(prod, p)
     pcols = [
         "material",
         "stage",
@@ -725,6 +958,7 @@ def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFra
     production = prod.frame(pcols)
     dem = _Rows()
     _demand_rows(dem, p, ree)
+    _minor_ree_demand_rows(dem, p, production, sm_magnet)
     _consumption_rows(dem, p, production)
     demand = dem.frame(
         [

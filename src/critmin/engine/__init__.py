@@ -60,9 +60,9 @@ def _stockpile_notes(scenario: Scenario, ds: xr.Dataset, net: Network) -> tuple[
         unused = float(inv.max("month") - inv.isel(month=0))
         if released > 1e-6 and unused > 0.1 * released:
             short = ds["shortfall_t"].sel(region=holder).sum(("month", "sector"))
-            lacking = [
-                str(m) for m in short.material.values if m != sp.material and float(short.sel(material=m)) > 1e-6
-            ]
+            # the elements a magnet needs besides the stockpiled one (the recipe, docs/engine.md 4.5)
+            recipe = [m for m in ("Nd", "Pr", "Dy", "Tb") if m in net.materials and m != sp.material]
+            lacking = [m for m in recipe if float(short.sel(material=m)) > 1e-6]
             why = (
                 f"its magnets also need {', '.join(lacking)}, short in {holder}"
                 if lacking

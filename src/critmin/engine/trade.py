@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def contracts(
     orders: Array, supply: Array, rho: Array, sev: Array, rel: Array, share: Array
 ) -> tuple[Array, Array, Array, Array]:
@@ -65,7 +65,7 @@ def contracts(
     return x, x_in, x_out, xe_in
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ship(
     x: Array,
     own: Array,
