@@ -431,6 +431,8 @@ months = {int(rng.integers(1, 6))}
 contract_share = {{ {stages[-1]} = {float(rng.uniform(0, 1)):.3f} }}
 qualification_months = {{ {stages[-1]} = {float(rng.uniform(1, 8)):.2f} }}
 heavy_grade_share = {float(rng.uniform(0, 1)):.3f}
+heavy_thrift_max = {float(rng.uniform(0, 0.6)):.3f}
+heavy_thrift_months = {float(rng.uniform(1, 12)):.2f}
 [[outage]]
 region = "{rng.choice(COUNTRIES)}"
 stage = "{rng.choice(stages)}"

@@ -161,6 +161,21 @@ def test_a_dy_tb_restriction_causes_nd_shortfall(chain):
     assert _short(free, PARTNERS, "Nd") == pytest.approx(0.0, abs=1e-6)
 
 
+def test_grade_substitution_cuts_heavy_need_with_a_lag(chain):
+    none = _run(chain, HEAVY, months=24, market={"heavy_thrift_max": 0.0})
+    some = _run(chain, HEAVY, months=24, market={"heavy_thrift_max": 0.3, "heavy_thrift_months": 6})
+    dem0 = none.dataset["demand_t"].sel(material="Dy", region="JPN").sum("sector")
+    dem1 = some.dataset["demand_t"].sel(material="Dy", region="JPN").sum("sector")
+    # the first month is as before; the saving builds up at 0.3 / 6 a month while Dy is dear, and stays
+    assert float(dem1.isel(month=0)) == pytest.approx(float(dem0.isel(month=0)))
+    assert float(dem1.isel(month=1)) == pytest.approx(float(dem0.isel(month=1)) * 0.95, rel=1e-9)
+    assert float(dem1.isel(month=-1)) == pytest.approx(float(dem0.isel(month=-1)) * 0.7, rel=1e-9)
+    assert _short(some, PARTNERS, "Dy") < _short(none, PARTNERS, "Dy")
+    # Nd demand is not touched
+    nd0 = none.dataset["demand_t"].sel(material="Nd").sum()
+    assert float(some.dataset["demand_t"].sel(material="Nd").sum()) == pytest.approx(float(nd0), rel=0.02)
+
+
 def test_couple_grades_balances_and_never_exceeds_receipts():
     rng = np.random.default_rng(7)
     for _ in range(200):

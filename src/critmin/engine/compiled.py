@@ -133,6 +133,10 @@ class CompiledScenario:
     #: per group: (light material indices, heavy material indices, heavy-grade share (B,)) where
     #: the group's last stage is magnets made of Nd/Pr with Dy/Tb, else None
     coupling: tuple[tuple[NDArray[np.int_], NDArray[np.int_], Array] | None, ...]
+    #: grade substitution: the most of the heavy elements' end-use need that redesign saves (B,),
+    #: and the months to reach it (B,)
+    thrift_max: Array
+    thrift_months: Array
     elasticity: Array  # (B, S)
     substitution: Array  # (B, S)
     recycling: Array  # (B, S)
@@ -488,6 +492,12 @@ def compile_scenario(
             coupling.append((light, heavy, _b(h)))
         else:
             coupling.append(None)
+    thrift_max = mk.heavy_thrift_max
+    if thrift_max is None:
+        thrift_max = prm.get("heavy_thrift_max", "rare_earths", "magnet")
+    thrift_months = mk.heavy_thrift_months
+    if thrift_months is None:
+        thrift_months = prm.get("heavy_thrift_months", "rare_earths", "magnet")
     stop_default = prm.get("stoppage_fill", "*", "end_use")
     stoppage = np.array([[mk.stoppage_fill.get(s, stop_default) for s in SECTORS]])
 
@@ -520,6 +530,8 @@ def compile_scenario(
         base_price=tuple(prices),
         stoppage_fill=stoppage,
         coupling=tuple(coupling),
+        thrift_max=_b(thrift_max),
+        thrift_months=_b(thrift_months),
         elasticity=el,
         substitution=sub,
         recycling=rec,
@@ -559,6 +571,8 @@ def replicate(levers: CompiledScenario, n: int) -> CompiledScenario:
         qualification=tuple(rep(q) for q in levers.qualification),
         stoppage_fill=rep(levers.stoppage_fill),
         coupling=tuple(None if c is None else (c[0], c[1], rep(c[2])) for c in levers.coupling),
+        thrift_max=rep(levers.thrift_max),
+        thrift_months=rep(levers.thrift_months),
         elasticity=rep(levers.elasticity),
         substitution=rep(levers.substitution),
         recycling=rep(levers.recycling),

@@ -252,6 +252,9 @@ def _simulate_group(
     kept = np.zeros((B, T, len(cells)))
 
     coupling = lv.coupling[gi]
+    # grade substitution: the share of the heavy elements' need that redesign has saved, by region
+    thrift = np.zeros((B, R))
+    thrift_step = (lv.thrift_max / lv.thrift_months)[:, None]
     sectoral = full or coordinated
     outages = [ev for ev in lv.outages if ev.group_mask[gi].any()]
     step = lv.ramp_share[gi][:, None] * g.capacity[None]  # (B, M, K, R) ramp-up per month
@@ -262,6 +265,8 @@ def _simulate_group(
         # demand after last month's paid price in each region, growth, substitution and recycling
         growth = (1 + lv.growth) ** (t / 12)  # (B,)
         mult = paid_end[..., None] ** lv.elasticity[:, None, None, :] * sub_rec[:, None, None, :]  # (B, M, R, S)
+        if coupling is not None and thrift.any():
+            mult[:, coupling[1]] *= (1 - thrift)[:, None, :, None]
         if sectoral:
             dem = g.demand0[None] * mult * growth[:, None, None, None]  # (B, M, R, S)
             need_end = rowsum(dem)
@@ -455,6 +460,11 @@ def _simulate_group(
             for s, lvl in zip(specs, levels, strict=True):
                 out["stockpile"][:, ti, s.material, s.stage, s.holder] += lvl
         peak = np.maximum(peak, price)
+        if coupling is not None:
+            # magnet makers redesign grades (grain-boundary diffusion) where the heavy elements'
+            # end-use spot is above 1; the saving, once made, stays
+            dear = spot_end[:, coupling[1]].max(axis=1) > 1 + 1e-9  # (B, R)
+            thrift = np.minimum(thrift + np.where(dear, thrift_step, 0.0), lv.thrift_max[:, None])
         # spare capacity comes on where the product's buyers were short, and everywhere when an
         # end-use market is short (a spot index above 1)
         signal = stage_short | (spot_end.max(-1) > 1 + 1e-9)[:, :, None]

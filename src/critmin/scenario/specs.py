@@ -331,6 +331,11 @@ class Market(_Spec):
     stoppage_fill: dict[str, float] = Field(default_factory=dict)
     #: share of NdFeB made in grades that contain Dy or Tb (parameter ``heavy_grade_share``)
     heavy_grade_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: grade substitution: the most of a magnet's Dy/Tb that redesign (grain-boundary diffusion)
+    #: saves, and the months it takes to get there (parameters ``heavy_thrift_max``,
+    #: ``heavy_thrift_months``)
+    heavy_thrift_max: float | None = Field(default=None, ge=0.0, le=1.0)
+    heavy_thrift_months: float | None = Field(default=None, ge=1.0, le=240.0)
 
     @field_validator("contract_share", "qualification_months")
     @classmethod
