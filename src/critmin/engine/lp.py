@@ -287,10 +287,13 @@ def _pool_range(se: float, so: float, y: Array, cap: Array) -> tuple[float, floa
     a[np.arange(n), n + np.arange(n)] = 1.0
     a[n, :n] = 1.0
     a[n + 1, n:] = 1.0
-    # the deliveries come from the clearing LPs, exact to their tolerance: give the pools as much
-    # slack (a 1e-9 share of the total), or a delivery a hair above supply reads as infeasible
+    # the deliveries come from the clearing LPs, exact to their tolerance relative to the pools'
+    # supply: give each pool a 1e-9 share of the two pools' total as slack, or a delivery a hair
+    # above a small pool next to a large one reads as infeasible (seen: deliveries 3.5e-8 t above a
+    # 0.27 t free pool when the restricted pool of 498 t was withheld from every buyer)
+    slack = 1e-9 * (se + so) / scale
     row_lo = np.concatenate([yy, [-np.inf, -np.inf]])
-    row_hi = np.concatenate([yy, [se / scale + 1e-9, so / scale + 1e-9]])
+    row_hi = np.concatenate([yy, [se / scale + slack, so / scale + slack]])
     upper = np.concatenate([cap[act] / scale, np.full(n, np.inf)])
     cost = np.concatenate([np.ones(n), np.zeros(n)])
     lower = np.zeros(2 * n)
