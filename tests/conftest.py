@@ -30,6 +30,15 @@ TINY_WGI: dict[str, list[float]] = {
 TINY_WGI_SCALED = {"CHN": 6.0, "MMR": 8.0, "AUS": 2.0, "MYS": 4.0}
 
 
+def one(df: pd.DataFrame, **match: object) -> pd.Series:
+    """The single row of ``df`` matching ``match``."""
+    sel = df
+    for k, v in match.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, f"expected one row for {match}, got {len(sel)}"
+    return sel.iloc[0]
+
+
 def production_frame(rows: list[tuple[str, str, str, int, float]], unit: str = "t") -> pd.DataFrame:
     """Production frame from (material, stage, country_iso3, year, quantity) tuples."""
     df = pd.DataFrame(rows, columns=["material", "stage", "country_iso3", "year", "quantity"])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import one
 from critmin import hindcast
 from critmin.errors import DataValidationError, UserError
 
@@ -16,15 +17,6 @@ from critmin.errors import DataValidationError, UserError
 @pytest.fixture(scope="module")
 def obs() -> pd.DataFrame:
     return hindcast.observations()
-
-
-def one(df: pd.DataFrame, **match: object) -> pd.Series:
-    """The single row of ``df`` matching ``match``."""
-    sel = df
-    for k, v in match.items():
-        sel = sel[sel[k] == v]
-    assert len(sel) == 1, f"expected one row for {match}, got {len(sel)}"
-    return sel.iloc[0]
 
 
 def trade_frame(rows: list[tuple[str, str, str, str, str, float, float]]) -> pd.DataFrame:

@@ -11,21 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import critmin
-from conftest import TINY_WGI_SCALED, governance_frame, production_frame, tiny_frames
+from conftest import TINY_WGI_SCALED, governance_frame, one, production_frame, tiny_frames
 from critmin import metrics, names
 from critmin.chain import SupplyChain, wgi_scaled
 from critmin.errors import UnknownNameError, UserError
 from critmin.schema import CONFIDENCE_LEVELS
-
-
-def one(df: pd.DataFrame, **match: object) -> pd.Series:
-    """The single row of ``df`` matching ``match``."""
-    sel = df
-    for k, v in match.items():
-        sel = sel[sel[k] == v]
-    assert len(sel) == 1, f"expected one row for {match}, got {len(sel)}"
-    return sel.iloc[0]
-
 
 # --------------------------------------------------------------------------- hand-computed
 
