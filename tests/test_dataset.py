@@ -313,3 +313,83 @@ def test_sector_shares_are_parameters_a_user_can_override() -> None:
     bad = pd.concat([extra.assign(value=[0.7, 0.7]), prm], ignore_index=True)
     with pytest.raises(UserError, match=r"sum to 1\.4"):
         _sector_shares(Params(bad), "Sm", "USA")
+
+
+# --- gadolinium (simulated from separation) and lutetium (an id, no data) -------------------------
+
+SMM_GD2O3_CHINA_2024 = (303.8, 298.9)  # t Gd2O3 per month, May and June 2024 (separation_output.csv)
+GD2O3_TO_GD = 0.8676  # magnet_chain.csv conversion factor
+CHINA_RE_USE_SHARE_2018 = 56.5  # % of world rare-earth use (magnet_chain.csv)
+
+
+def test_gd_and_lu_are_material_ids() -> None:
+    from critmin import names
+
+    assert names.material("gadolinium") == "Gd" and names.material("Lutetium") == "Lu"
+    assert {"Gd", "Lu"} <= set(names.REE_ELEMENTS) and {"Gd", "Lu"} <= set(names.MATERIAL_IDS)
+    assert names.material_group("Gd") == names.material_group("Lu") == "ree"
+
+
+def test_gd_separation_is_smm_china_run_rate_and_no_mine_rows(built_store: critmin.Store) -> None:
+    so = read_pack("separation_output")
+    months = so[(so.element == "Gd") & (so.item == "Gd oxide production (monthly)")]
+    assert months.value.astype(float).tolist() == list(SMM_GD2O3_CHINA_2024)
+    sep = _rows(built_store, "Gd", "separation")
+    assert set(sep.index) == {"CHN", "OTH"}
+    chn = sum(SMM_GD2O3_CHINA_2024) / 2 * 12  # 3,616.2 t Gd2O3
+    assert sep.loc["CHN", "quantity"] == pytest.approx(chn)
+    assert sep.loc["CHN", "quantity"] / sep.quantity.sum() == pytest.approx(0.999)  # OTH 0.1 %, like Dy/Tb/Y
+    assert set(sep.confidence) == {"derived"} and sep.notes.str.len().gt(0).all()
+    assert set(sep.basis) == {"oxide"} and sep.source.str.len().gt(0).all()
+    prod = built_store.read("production")
+    assert set(prod[prod.material == "Gd"].stage) == {"separation"}  # no Gd grade for any ore in the pack
+    gap = read_pack("minor_ree_demand")
+    assert ((gap.category == "gap") & (gap.material == "Gd")).any()
+
+
+def test_gd_demand_world_china_rest_and_sectors(built_store: critmin.Store) -> None:
+    dem = _demand(built_store, "Gd")
+    world = _rows(built_store, "Gd", "separation").quantity.sum() * GD2O3_TO_GD
+    assert dem.demand_t_per_yr.sum() == pytest.approx(world)
+    assert set(dem.confidence) == {"assumption"} and dem.notes.str.contains("assumption").all()
+    assert dem.source.str.len().gt(0).all() and set(dem.basis) == {"metal"} and set(dem.year) == {2024}
+    assert float(_param("china_ree_use_share_for_gd")["value"]) == CHINA_RE_USE_SHARE_2018
+    by_region = dem.groupby("region").demand_t_per_yr.sum()
+    assert by_region["CHN"] == pytest.approx(world * CHINA_RE_USE_SHARE_2018 / 100)
+    ree = built_store.read("demand")
+    ndfeb = ree[ree.material == "rare_earths"]
+    rest = ndfeb[ndfeb.region != "CHN"].groupby("region").demand_t_per_yr.sum()
+    assert "USA" in rest.index  # no US Gd figure: the US is split like the others
+    for region, q in rest.items():
+        assert by_region[region] == pytest.approx((world - by_region["CHN"]) * q / rest.sum()), region
+    # a third follows the region's NdFeB sectors; the other two thirds half other (MRI), half industrial
+    k = float(_param("gd_ndfeb_use_share")["value"])
+    assert k == pytest.approx(1 / 3, abs=1e-6)
+    for region, total in by_region.items():
+        mix = ndfeb[ndfeb.region == region].groupby("sector").demand_t_per_yr.sum()
+        mix = mix / mix.sum()
+        got = dem[dem.region == region].set_index("sector").demand_t_per_yr
+        for sector in set(got.index) | set(mix.index):
+            direct = 0.5 if sector in ("other", "industrial") else 0.0
+            want = total * ((1 - k) * direct + k * float(mix.get(sector, 0.0)))
+            assert float(got.get(sector, 0.0)) == pytest.approx(want), (region, sector)
+
+
+def test_network_simulates_gd_from_separation_and_not_lu(built_store: critmin.Store) -> None:
+    net = build_network(SupplyChain.from_store(built_store))
+    gi, mi = net.locate("Gd")
+    g = net.groups[gi]
+    assert g.stages == ("separation",)
+    end = float(g.demand0[mi].sum()) * 12
+    world = float(_rows(built_store, "Gd", "separation").quantity.sum())
+    assert end / world == pytest.approx(GD2O3_TO_GD)  # the last stage is scaled by the oxide factor only
+    assert float(g.base_out[mi, -1].sum()) * 12 == pytest.approx(end)
+    notes = [n for n in net.skipped if n.startswith("Gd:")]
+    assert len(notes) == 1 and f"scaled by {GD2O3_TO_GD:.4f}" in notes[0]
+    # lutetium: an id without rows; no 2020s world figure was found (minor_ree_demand.csv gap row)
+    for table in ("production", "demand"):
+        t = built_store.read(table)
+        assert (t.material == "Lu").sum() == 0, table
+    assert "Lu" not in net.materials and not [n for n in net.skipped if n.startswith("Lu:")]
+    pack = read_pack("minor_ree_demand")
+    assert ((pack.category == "gap") & (pack.material == "Lu")).any()

@@ -393,6 +393,23 @@ def _dy_mine_shares(p: Params, mine: Mapping[str, float]) -> dict[str, tuple[flo
     return out
 
 
+def _china_gd_oxide(sep_out: pd.DataFrame) -> tuple[float, str]:
+    """China's 2024 Gd2O3 output (t/yr): SMM's May and June 2024 surveys, mean x 12, and the
+    formula for the notes. Gadolinium has no mine rows: the pack gives no Gd grade for any ore.
+
+    >>> q, why = _china_gd_oxide(read_pack("separation_output"))
+    >>> round(q, 1), why.split(";")[0]
+    (3616.2, 'formula: SMM China Gd2O3 mean(303.8 t in 2024-05, 298.9 t in 2024-06) x 12')
+    """
+    rows = sep_out[(sep_out.item == "Gd oxide production (monthly)") & (sep_out.country_iso3 == "CHN")]
+    vals = [float(v) for v in rows.value]
+    months = ", ".join(f"{float(v):g} t in {m}" for v, m in zip(rows.value, rows.year, strict=True))
+    return sum(vals) / len(vals) * 12, (
+        f"formula: SMM China Gd2O3 mean({months}) x 12; annualised from two 2024 months, not an SMM annual "
+        "figure (= the 3,616 t/yr run-rate of magnet_grades_and_demand.csv)"
+    )
+
+
 def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]]) -> None:
     """Element-level rows (t oxide at mine and separation, t metal at metal and magnet)."""
     y = BASE_YEAR
@@ -476,7 +493,7 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
                 confidence="derived",
                 notes=f"formula: world Tb {tb_world:g} t x Dy share {s:.4f} (assumption tb_follows_dy)")  # fmt: skip
 
-    # separation: light elements follow REO separation x basket; heavy (Dy, Tb, Y) 99.9% China
+    # separation: light elements follow REO separation x basket; heavy (Dy, Tb, Y, Gd) 99.9% China
     sep = ree["separation"]
     for el, k in (("Nd", nd_k), ("Pr", pr_k)):
         for c, (q, why) in ndpr_sep.items():
@@ -500,6 +517,7 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
     }
     chn_dy = float(_get_value(sep_out, item="Dy oxide production run-rate (indicative)").value)
     chn_tb = float(_get_value(sep_out, item="Tb oxide production run-rate (indicative)").value)
+    chn_gd, gd_why = _china_gd_oxide(sep_out)
     chn_heavy = {
         "Dy": (chn_dy, "SMM Dy2O3 run-rate 2024 (separation_output.csv)"),
         "Tb": (chn_tb, "SMM Tb4O7 run-rate 2024 (separation_output.csv)"),
@@ -507,6 +525,7 @@ def _element_rows(out: _Rows, p: Params, ree: Mapping[str, Mapping[str, float]])
             heavy_mine_world["Y"] * chn_h,
             f"world Y mine x {chn_h:g} China heavy-RE separation share",
         ),
+        "Gd": (chn_gd, gd_why),
     }
     for el, (q_chn, why) in chn_heavy.items():
         out.add(material=el, stage="separation", country_iso3="CHN", year=y, quantity=q_chn, unit="t",
@@ -717,8 +736,98 @@ def _ndfeb_region_shares(dem: _Rows, regions: set[str] | None = None) -> dict[st
     return {k: v / s for k, v in tot.items()}
 
 
+def _ndfeb_sector_mix(dem: _Rows, region: str) -> dict[str, float]:
+    """A region's NdFeB demand by sector as shares (the rare_earths rows of basis NdFeB); the
+    world's mix where the region has none."""
+    tot: dict[str, float] = {}
+    for want in (region, None):
+        for r in dem.rows:
+            if r["material"] == "rare_earths" and r["basis"] == "NdFeB" and (want is None or r["region"] == want):
+                tot[r["sector"]] = tot.get(r["sector"], 0.0) + float(r["demand_t_per_yr"])
+        if tot:
+            break
+    s = sum(tot.values())
+    return {k: v / s for k, v in tot.items() if v > 0}
+
+
+def _gd_sector_shares(p: Params, region: str, ndfeb_mix: Mapping[str, float]) -> tuple[dict[str, float], str]:
+    """Gd end use by sector in ``region``: the share ``gd_ndfeb_use_share`` that goes into NdFeB
+    magnets follows the region's NdFeB demand by sector; the rest (MRI contrast agents, reactor
+    burnable absorbers) follows the ``sector_share_<sector>`` parameters of Gd. Returns the shares
+    and the rule in words, for the notes.
+
+    >>> p = Params(load_parameters())
+    >>> shares, _ = _gd_sector_shares(p, "USA", {"automotive": 0.5, "industrial": 0.5})
+    >>> {k: round(v, 4) for k, v in shares.items()}
+    {'automotive': 0.1667, 'industrial': 0.5, 'other': 0.3333}
+    """
+    k = p.get("gd_ndfeb_use_share", "Gd", "end_use", region)
+    direct = _sector_shares(p, "Gd", region)
+    shares = {
+        s: (1 - k) * direct.get(s, 0.0) + k * ndfeb_mix.get(s, 0.0)
+        for s in SECTORS
+        if direct.get(s, 0.0) > 0 or ndfeb_mix.get(s, 0.0) > 0
+    }
+    why = (
+        f"sector split: {k:.4g} in NdFeB magnets (assumption gd_ndfeb_use_share) by {region}'s NdFeB demand by "
+        "sector ("
+        + ", ".join(f"{s} {v:.3g}" for s, v in ndfeb_mix.items())
+        + f"), {1 - k:.4g} outside magnets ("
+        + ", ".join(f"{s} {v:.3g}" for s, v in direct.items())
+        + ": assumption sector_share_*); no tonnage split by sector found"
+    )
+    return shares, why
+
+
+def _gd_demand_rows(out: _Rows, p: Params, production: pd.DataFrame) -> None:
+    """End-use demand for gadolinium (t Gd, base year).
+
+    World = world separated Gd2O3 x Gd content (``gd_demand_equals_separation``: no world Gd
+    consumption figure found); China its 2018 share of world rare-earth use
+    (``china_ree_use_share_for_gd``); the rest by NdFeB demand among the other regions
+    (``demand_region_by_ndfeb``), the US included (no US Gd figure). Sectors: see
+    :func:`_gd_sector_shares`. Every row is ``confidence = assumption`` (regional rule).
+    """
+    y = BASE_YEAR
+    mc = read_pack("magnet_chain")
+    p.get("gd_demand_equals_separation", "Gd", "end_use")
+    p.get("demand_region_by_ndfeb", "Gd", "end_use")
+    k_gd = float(_get_value(mc, item="conversion factor Gd2O3 -> Gd metal (mass fraction of metal in oxide)").value)
+    sep = production[(production.material == "Gd") & (production.stage == "separation") & (production.year == y)]
+    gd_sep = float(sep.quantity.sum())
+    gd_world = gd_sep * k_gd
+    chn_pct = p.get("china_ree_use_share_for_gd", "Gd", "end_use", "CHN")
+    chn_t = gd_world * chn_pct / 100
+    world_why = (
+        f"world Gd demand {gd_world:,.1f} t = world separated Gd2O3 {gd_sep:,.1f} t x {k_gd:g} (assumption "
+        "gd_demand_equals_separation: no world Gd consumption figure found)"
+    )
+    totals = {
+        "CHN": (
+            chn_t,
+            "magnet_chain.csv (China share of global rare earth consumption, 2018) + separation_output.csv (SMM Gd2O3)",
+            f"formula: {world_why} x China {chn_pct:g}% (China's 2018 share of world rare-earth use applied to Gd: "
+            "assumption china_ree_use_share_for_gd)",
+        )
+    }
+    others = {r["region"] for r in out.rows if r["material"] == "rare_earths"} - {"CHN"}
+    for region, share in _ndfeb_region_shares(out, others).items():
+        totals[region] = (
+            (gd_world - chn_t) * share,
+            "derived from the Gd separation rows (SMM Gd2O3) + NdFeB demand rows",
+            f"formula: ({world_why} - CHN {chn_t:,.1f} t) x {region} share of NdFeB demand outside China "
+            f"{share:.4f} (assumption demand_region_by_ndfeb: no Gd use by region found)",
+        )
+    for region, (total, src, why) in totals.items():
+        shares, split = _gd_sector_shares(p, region, _ndfeb_sector_mix(out, region))
+        for sector, s in shares.items():
+            out.add(material="Gd", region=region, sector=sector, year=y, demand_t_per_yr=total * s, basis="metal",
+                    source=src, confidence="assumption",
+                    notes=f"{why}; x {sector} share {s:.4g} ({split})")  # fmt: skip
+
+
 def _minor_ree_demand_rows(out: _Rows, p: Params, production: pd.DataFrame, sm_magnet: Mapping[str, float]) -> None:
-    """End-use demand for samarium and yttrium (t contained element, base year).
+    """End-use demand for samarium, yttrium and gadolinium (t contained element, base year).
 
     * Sm: the Sm in the world's SmCo magnets (no stock change: output = use), split among
       regions by NdFeB demand (``demand_region_by_ndfeb``); non-magnet uses (catalysts, glass,
@@ -727,6 +836,9 @@ def _minor_ree_demand_rows(out: _Rows, p: Params, production: pd.DataFrame, sm_m
       its 2024 imports (``us_yttrium_imports_as_consumption``); China its 2018 share of world
       rare-earth use (``china_ree_use_share_for_y``); the rest by NdFeB demand among the other
       regions (``demand_region_by_ndfeb``).
+
+    * Gd: see :func:`_gd_demand_rows`. Lutetium has a material id but no demand rows: no
+      world Lu demand figure for the 2020s was found (``minor_ree_demand.csv``).
 
     Sectors follow the ``sector_share_<sector>`` parameters (assumptions: no tonnage split found).
     Rows whose region total comes from a split rule are ``confidence = assumption``.
@@ -781,6 +893,8 @@ def _minor_ree_demand_rows(out: _Rows, p: Params, production: pd.DataFrame, sm_m
         emit("Y", region, rest * share, "assumption", "derived from the Y separation rows + NdFeB demand rows",
              f"formula: ({world_why} - USA {us_t:,.1f} t - CHN {chn_t:,.1f} t) x {region} share of NdFeB demand "
              f"outside China and the US {share:.4f} (assumption demand_region_by_ndfeb)")  # fmt: skip
+
+    _gd_demand_rows(out, p, production)
 
 
 def _capacity_rows(prod: pd.DataFrame, p: Params) -> pd.DataFrame:

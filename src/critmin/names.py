@@ -46,6 +46,8 @@ MATERIALS: tuple[Material, ...] = (
     Material("La", "Lanthanum", "ree", ("lanthanum",)),
     Material("Ce", "Cerium", "ree", ("cerium",)),
     Material("Y", "Yttrium", "ree", ("yttrium",)),
+    Material("Gd", "Gadolinium", "ree", ("gadolinium",)),
+    Material("Lu", "Lutetium", "ree", ("lutetium",)),
     Material("Ga", "Gallium", "other", ("gallium",)),
     Material("Ge", "Germanium", "other", ("germanium",)),
     Material("graphite", "Graphite (natural)", "other", ("graphite_natural", "natural graphite")),
@@ -61,7 +63,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("Te", "Tellurium", "other", ("tellurium",)),
 )
 MATERIAL_IDS: tuple[str, ...] = tuple(m.id for m in MATERIALS)
-REE_ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb", "Sm", "La", "Ce", "Y")
+REE_ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb", "Sm", "La", "Ce", "Y", "Gd", "Lu")
 
 STAGES: tuple[str, ...] = ("mine", "separation", "metal", "magnet", "end_use")
 #: the stages that produce (everything but end use): production, capacity and trade rows use these

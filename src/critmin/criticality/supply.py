@@ -148,7 +148,7 @@ def _covered(minerals: str) -> set[str]:
             for el in inner.split(","):
                 try:
                     out.add(names.material(el.strip()))
-                except Exception:  # elements critmin does not track (Gd, Lu, Sc...)
+                except Exception:  # elements critmin does not track (Sc...)
                     continue
         elif word in _MINERAL:
             out.update(_MINERAL[word])
