@@ -314,3 +314,15 @@ def test_apr2025_reproduces_its_two_calibration_targets(chain):
     assert exports(res, "USA") / exports(base, "USA") == pytest.approx(
         obs[("USA", "2025-05")] / obs[("USA", "2024")], rel=0.01
     )
+
+
+def test_magnets_are_reported_as_products(chain):
+    res = _run(chain, HEAVY)
+    prod = res.products()
+    nd = res.dataset["shortfall_t"].sel(material="Nd").sum("sector")
+    ndfeb = prod[prod["product"] == "NdFeB"].set_index(["month", "region"])["shortfall_t"]
+    # tonnes of NdFeB = tonnes of Nd over Nd's 24.75 wt% in the magnet
+    usa = nd.sel(region="USA").to_series()
+    assert np.allclose(ndfeb.xs("USA", level="region").values, usa.values / 0.2475)
+    assert ndfeb.sum() > 0
+    assert {"NdFeB", "SmCo"} <= set(prod["product"])

@@ -469,6 +469,8 @@ def run_cmd(
         if not stops.empty:
             emit(stops.head(top) if top else stops, "table",
                  title="line-stoppage proxy: months a sector got less than its threshold of its need")  # fmt: skip
+    for line in jobs.product_lines(run):
+        say(line)
     peaks = run.dataset["price_index"].max("month").to_series()
     say("peak world paid price index: " + ", ".join(f"{m} {v:.2f}" for m, v in peaks.items()))
     for n in notes:

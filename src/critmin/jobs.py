@@ -202,6 +202,23 @@ def stoppage_table(run: RunResult) -> pd.DataFrame:
     return out.sort_values(["months_stopped", "material", "region"], ascending=[False, True, True], kind="stable")
 
 
+def product_lines(run: RunResult) -> list[str]:
+    """One line per magnet product that runs short: tonnes of magnet short over the horizon, outside
+    the regions that are never short, with the worst month."""
+    prod = run.products()
+    out = []
+    for product, rows in prod.groupby("product", sort=False):
+        short = rows.groupby("region")["shortfall_t"].sum()
+        short = short[short > 1e-6 * rows["demand_t"].sum()]
+        if short.empty:
+            continue
+        monthly = rows.groupby("month")[["demand_t", "shortfall_t"]].sum()
+        worst = (monthly["shortfall_t"] / monthly["demand_t"]).idxmax()
+        regions = ", ".join(f"{r} {v:,.0f}" for r, v in short.sort_values(ascending=False).items())
+        out.append(f"{product} short, t of magnet: {regions} (world worst month {worst})")
+    return out
+
+
 def hindcast_job(chain: SupplyChain, engine: str = "fast") -> pd.DataFrame:
     """Run ``apr2025-heavy-ree`` and compare it with the observed 2025 figures
     (:func:`critmin.hindcast.compare`). The model's magnet exports are in tonnes of magnet; its

@@ -178,6 +178,28 @@ class RunResult:
         return df[["month", "material", "stage", "region", "spot_index", "paid_index", "usd_per_kg",
                    "paid_usd_per_kg"]].reset_index(drop=True)  # fmt: skip
 
+    def products(self) -> pd.DataFrame:
+        """Magnets as products, tonnes of magnet per month x region: ``NdFeB`` from Nd (magnets couple
+        the elements, so Nd's fill is the magnets' fill, docs/engine.md 4.5) and ``SmCo`` from Sm,
+        each over its content in the magnet (``magnet_content``). Columns ``month, product, region,
+        demand_t, delivered_t, shortfall_t``; regions with demand only."""
+        cols = ["month", "product", "region", "demand_t", "delivered_t", "shortfall_t"]
+        ds = self.dataset
+        if "magnet_content_pct" not in ds:
+            return pd.DataFrame(columns=cols)
+        content = ds["magnet_content_pct"].to_series()
+        frames = []
+        for product, element in (("NdFeB", "Nd"), ("SmCo", "Sm")):
+            pct = float(content.get(element, np.nan))
+            if not pct > 0:
+                continue
+            m = ds[["demand_t", "delivered_t", "shortfall_t"]].sel(material=element).sum("sector") / (pct / 100)
+            df = m.to_dataframe().reset_index().drop(columns="material")
+            frames.append(df[df["demand_t"] > 0].assign(product=product))
+        if not frames:
+            return pd.DataFrame(columns=cols)
+        return pd.concat(frames, ignore_index=True)[cols]
+
     def element_prices(self) -> pd.DataFrame:
         """Each element's price to each region's buyers: ``month, material, region, spot_index``
         (the dearest spot index among the stages at which the region received the element that
@@ -329,6 +351,7 @@ class RunResult:
             "prices": records(self.prices()),
             "trade": records(self.trade()),
             "stoppage": records(self.stoppage()),
+            "products": records(self.products()),
         }
 
     def save(self, store: Any) -> str:

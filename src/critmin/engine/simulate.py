@@ -1,12 +1,15 @@
 """Monthly time stepping shared by both engines.
 
 Each month, for each material group and each stage boundary (product of stage k offered to the
-buyers of stage k+1, or to end use after the last stage): producers offer this month's output
-plus what they could not sell before; buyers order what they need to run plus a sixth of their
-inventory gap; the market clears (:mod:`critmin.engine.clearing` or :mod:`critmin.engine.lp`);
-buyers use receipts and inventory, then their government stockpile; stage k+1's output follows
-through its conversion factor. After the last boundary the price index is set from the world fill
-rate and feeds the next month's demand and capacity ramp-up. The model is written out in
+buyers of stage k+1, or to end use after the last stage): producers offer this month's output plus
+what they could not sell before; buyers order what they need to run plus a sixth of their
+inventory gap; output made from a stockpile release goes to its holder's buyers first; contracts
+are called through each buyer's supplier relationships (:mod:`critmin.engine.trade`); the rest
+clears in the spot market (:mod:`critmin.engine.clearing` or :mod:`critmin.engine.lp`) under the
+restrictions in force (severity or licensing, the re-export rule); relationships move towards what
+was bought; each region's spot and paid price indices follow. Buyers use receipts and inventory,
+then their government stockpile; after the last boundary magnets couple the elements. Prices move
+next month's demand, grade substitution and capacity ramp-up. The model is written out in
 ``docs/engine.md``.
 
 Example
