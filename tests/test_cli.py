@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from critmin.cli import main
@@ -203,8 +204,16 @@ def test_run_json_contract_and_storage(capsys, db, tmp_path):
     months = [r for r in doc["by_month"] if r["material"] == "Ga" and r["region"] == "USA"]
     assert sum(r["shortfall_t"] for r in months) == pytest.approx(us["shortfall_t"])
     assert sum(r["months_short"] for r in months) == us["months_short"]
-    for f in ("summary.csv", "by_month.csv", "results.parquet", "dataset.parquet", "run.json"):
+    files = ("summary.csv", "by_month.csv", "by_year.csv", "prices.csv", "trade.parquet", "stoppage.csv",
+             "products.csv", "results.parquet", "dataset.parquet", "run.json")  # fmt: skip
+    for f in files:
         assert (tmp_path / "res" / f).exists()
+    # the JSON document carries the market outputs too: trade between regions and regional prices
+    assert {"month", "material", "stage", "exporter", "importer", "t", "product_t"} <= set(doc["trade"][0])
+    assert {"month", "material", "stage", "region", "spot_index", "paid_index", "usd_per_kg"} <= set(doc["prices"][0])
+    trade = pd.read_parquet(tmp_path / "res" / "trade.parquet")
+    ga_us = trade[(trade["material"] == "Ga") & (trade["importer"] == "USA") & (trade["exporter"] == "CHN")]
+    assert len(ga_us) > 0
     code, out, _ = run(capsys, db, "runs", "-f", "json")
     stored = json.loads(out)
     assert any(

@@ -234,11 +234,18 @@ def hindcast_job(chain: SupplyChain, engine: str = "fast") -> pd.DataFrame:
 
 
 def write_run_files(res: RunResult, out: OutputDir, subdir: str = "") -> None:
-    """A run's files into a staged output folder: summary.csv, by_month.csv, results.parquet
-    (tidy end use), dataset.parquet (every variable) and run.json (the JSON document)."""
+    """A run's files into a staged output folder: summary.csv, by_month.csv, by_year.csv,
+    prices.csv (regional spot and paid indices), trade.parquet (shipments between regions),
+    stoppage.csv, products.csv (magnets in tonnes), results.parquet (tidy end use), dataset.parquet
+    (every variable) and run.json (the JSON document)."""
     sub = Path(subdir)
     res.summary().to_csv(out.file(sub / "summary.csv"), index=False)
     res.by_month().to_csv(out.file(sub / "by_month.csv"), index=False)
+    res.by_year().to_csv(out.file(sub / "by_year.csv"), index=False)
+    res.prices().to_csv(out.file(sub / "prices.csv"), index=False)
+    res.trade().to_parquet(out.file(sub / "trade.parquet"), index=False)
+    res.stoppage().to_csv(out.file(sub / "stoppage.csv"), index=False)
+    res.products().to_csv(out.file(sub / "products.csv"), index=False)
     res.tidy().to_parquet(out.file(sub / "results.parquet"), index=False)
     res.dataset.to_dataframe().reset_index().to_parquet(out.file(sub / "dataset.parquet"), index=False)
     out.file(sub / "run.json").write_text(json.dumps(res.to_json(), indent=2), encoding="utf-8")
