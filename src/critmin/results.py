@@ -212,7 +212,13 @@ class RunResult:
         buys = got > 1e-9
         spot = ds["spot_index"].where(buys).max("stage")
         paid = (ds["paid_index"] * got).sum("stage") / got.sum("stage").where(got.sum("stage") > 0)
-        fallback = ds["spot_index"].max(("stage", "region"))
+        # the reference market: the region and stage with the largest output of the element
+        made = ds["production_t"].fillna(0.0).sum("month").values  # (material, stage, region)
+        flat = made.reshape(made.shape[0], -1).argmax(axis=1)
+        k_ref, r_ref = np.unravel_index(flat, made.shape[1:])
+        spot_all = ds["spot_index"].transpose("month", "material", "stage", "region").values
+        ref = spot_all[:, np.arange(made.shape[0]), k_ref, r_ref]  # (month, material)
+        fallback = xr.DataArray(ref, dims=("month", "material"), coords={"month": ds.month, "material": ds.material})
         spot = spot.fillna(fallback)
         paid = paid.fillna(spot)
         base = ds["base_price_usd_per_kg"].max("stage")

@@ -152,6 +152,8 @@ def apply_draws(base: CompiledScenario, scenario: Scenario, draws: dict[str, Arr
                         ev = replace(ev, size=ev.size * (x > 0.5))
                     elif attr in _EVENT_SHARES:
                         drawn: dict[str, Any] = {_EVENT_SHARES[attr]: np.clip(x, 0.0, 1.0)}
+                        if attr == "approval_share" and scenario.disruption[idx].approval_share_final is None:
+                            drawn["approve1"] = drawn["approve0"]  # no final share: the approval stays put
                         ev = replace(ev, **drawn)
                     elif attr == "processing_months":
                         ev = replace(ev, lag=np.maximum(x, 0.0))

@@ -25,7 +25,7 @@ import xarray as xr
 from critmin.chain import SupplyChain
 from critmin.dataset import Params
 from critmin.engine.compiled import CompiledScenario, compile_scenario, with_mode
-from critmin.engine.network import Network, build_network
+from critmin.engine.network import Network, build_network, region_of
 from critmin.engine.simulate import ENGINES, simulate
 from critmin.scenario import Scenario
 
@@ -45,14 +45,15 @@ def _stockpile_notes(scenario: Scenario, ds: xr.Dataset, net: Network) -> tuple[
     notes = []
     regions = list(net.regions)
     for i, sp in enumerate(scenario.stockpile):
-        holder = sp.holder if sp.holder in regions else ("EU" if "EU" in regions else "ROW")
-        if sp.material not in net.materials or holder not in regions:
+        holder = region_of(sp.holder, regions)
+        if sp.material not in net.materials:
             continue
         level = ds["stockpile_t"].sel(material=sp.material, stage=sp.stage, region=holder)
+        # every stockpile of this product held in the holder's simulation region
         held = sum(
             x.tonnes
             for x in scenario.stockpile
-            if (x.holder, x.material, x.stage) == (sp.holder, sp.material, sp.stage)
+            if (region_of(x.holder, regions), x.material, x.stage) == (holder, sp.material, sp.stage)
         )
         released = float(held - level.isel(month=-1))
         stages = _stages(net, sp.material)

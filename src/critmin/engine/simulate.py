@@ -152,7 +152,8 @@ def _severity(
         mask = ev.group_mask[gi]
         if not mask.any():
             continue
-        act = _active(ev.start, ev.months, t)
+        # in force this month and switched on (a Monte Carlo draw may set its severity to 0)
+        act = _active(ev.start, ev.months, t) * (ev.size > 0)
         if not act.any():
             continue
         size = ev.size * ev.covered
@@ -415,7 +416,10 @@ def _simulate_group(
             if last and coordinated:
                 delivered = _end_use_coordinated(dem, need_end, avail, stock, k, specs, levels, lv, kern, coupling)
                 if coupling is not None:
+                    # the coalition's members were served whole magnets by grade already; the
+                    # others' elements are coupled here
                     coupled = couple_grades(delivered, dem, *coupling)
+                    coupled = np.where(lv.coalition[None, None, :, None], delivered, coupled)
                     stock[:, :, k] += rowsum(delivered - coupled)
                     delivered = coupled
                 del_tot = rowsum(delivered)

@@ -32,6 +32,9 @@ from critmin.scenario.specs import (
 )
 from critmin.scenario.uncertain import UNCERTAIN_FIELD, UNCERTAIN_FIELDS, UNCERTAIN_RANGES, Uncertain
 
+#: uncertain disruption fields that only a licensing disruption uses
+LICENSING_FIELDS = ("processing_months", "approval_share", "approval_share_final")
+
 
 class Scenario(_Spec):
     """A whole scenario. Build with :func:`load_scenario` or :func:`parse_scenario`.
@@ -139,6 +142,14 @@ class Scenario(_Spec):
                             else f" (valid: {', '.join(UNCERTAIN_FIELDS[section])})"
                         ),
                     )
+                if section == "disruption" and attr in LICENSING_FIELDS:
+                    d = self.disruption[idx]
+                    if d.kind != "licensing":
+                        raise FieldError(("uncertain", i, key), f'{f}: only a kind = "licensing" disruption has {attr}')
+                    if attr == "approval_share_final" and d.approval_ramp_months <= 0:
+                        raise FieldError(
+                            ("uncertain", i, key), f"{f}: the disruption needs approval_ramp_months > 0 to reach it"
+                        )
                 if f in seen:
                     raise FieldError(("uncertain", i, key), f"{f} already has a distribution")
                 seen.add(f)
