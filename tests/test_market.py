@@ -349,16 +349,7 @@ def test_a_switched_off_licensing_draw_restricts_nothing(chain):
 
 def test_coordinated_members_keep_the_heavy_elements_routed_to_them(chain):
     """The coalition's magnets are routed by grade once; coupling them again would strand Dy."""
-    text = """
-[[disruption]]
-exporter = "CHN"
-materials = ["Nd", "Pr"]
-stages = ["separation", "metal", "magnet"]
-targets = ["framework"]
-severity = 1.0
-start = "2026-01"
-months = 6
-"""
+    text = HEAVY.replace('materials = ["Dy", "Tb"]', 'materials = ["Nd", "Pr"]')
     res = run_scenario(parse_scenario(HEADER.format(months=6) + text), chain, mode="coordinated")
     ds = res.dataset.sel(region="USA", sector="automotive").sum("month")
     fill = ds["delivered_t"] / ds["demand_t"]
