@@ -103,7 +103,8 @@ class Uncertain(_Spec):
     """A distribution on one or more numeric fields (several fields share one draw, which is how
     related fields are correlated).
 
-    Fields: ``disruption[i].severity | months | start_shift | happens``, ``outage[i].capacity_lost |
+    Fields: ``disruption[i].severity | months | start_shift | happens | compliance | covered_share |
+    processing_months | approval_share | approval_share_final``, ``outage[i].capacity_lost |
     months | start_shift | happens``, ``stockpile[i].tonnes | max_release_t_per_month``,
     ``project[i].capacity_scale | start_shift | ramp_months | happens``,
     ``demand.growth_pct_per_yr``, ``demand.elasticity.<sector>``, ``ramp_up.scale``.
