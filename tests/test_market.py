@@ -413,3 +413,12 @@ def test_end_use_stocks_balance(chain, name):
         lhs = (inv - prev).isel(month=slice(1, None))
         rhs = (got + release - used).isel(month=slice(1, None))
         assert np.allclose(lhs.values, rhs.values, rtol=1e-9, atol=1e-6), m
+
+
+def test_targets_merged_into_a_region_get_one_note(chain):
+    text = HEAVY.replace('targets = ["framework"]', 'targets = ["EU", "CHE", "BRA"]')
+    res = _run(chain, text, months=6)
+    eu = [n for n in res.notes if "simulated as region EU" in n]
+    row = [n for n in res.notes if "simulated as region ROW" in n]
+    assert len(eu) == 1 and "27 countries" in eu[0]
+    assert row == ["disruption[0]: target CHE, BRA simulated as region ROW"]

@@ -328,14 +328,20 @@ def compile_scenario(
             notes.append(f"disruption[{i}]: exporter {d.exporter} is simulated as region {d_region}")
         d_exp = r_index[d_region]
         tmask = np.zeros(R, dtype=bool)
+        merged: dict[str, list[str]] = {}
         for t in expand_targets(d.targets, blocs):
             if t == "all":
                 tmask[:] = True
             else:
                 reg = region_of(t, regions)
                 if reg != t:
-                    notes.append(f"disruption[{i}]: target {t} is simulated as region {reg}")
+                    merged.setdefault(reg, []).append(t)
                 tmask[r_index[reg]] = True
+        for reg, members in merged.items():
+            which = (
+                ", ".join(members) if len(members) <= 5 else f"{len(members)} countries ({', '.join(members[:3])}, ...)"
+            )
+            notes.append(f"disruption[{i}]: target {which} simulated as region {reg}")
         tmask[d_exp] = False
         masks = materials_mask(d.materials, d.stages, tmask)
         for gi, mask in enumerate(masks):
