@@ -422,3 +422,21 @@ def test_targets_merged_into_a_region_get_one_note(chain):
     row = [n for n in res.notes if "simulated as region ROW" in n]
     assert len(eu) == 1 and "27 countries" in eu[0]
     assert row == ["disruption[0]: target CHE, BRA simulated as region ROW"]
+
+
+def test_pooled_stockpiles_serve_their_holder_first():
+    from critmin.engine.compiled import StockpileSpec
+    from critmin.engine.simulate import _release
+
+    # one material, regions (USA, JPN, EU); JPN holds 10 t, may release 8 this month; both short
+    spec = StockpileSpec(0, 0, 0, 1, np.array([10.0]), np.array([8.0]))
+    short = np.array([[[6.0, 5.0, 4.0]]])  # (B, M, R)
+    pooled = np.array([True, True, False])
+    levels = [np.array([10.0])]
+    rel = _release([spec], levels, 0, short, pooled)
+    # Japan first (5 t), the 3 t it may still release this month go to the US; never to the EU
+    assert rel[0, 0].tolist() == [3.0, 5.0, 0.0]
+    assert levels[0].tolist() == [2.0]
+    # market mode: the holder only
+    levels = [np.array([10.0])]
+    assert _release([spec], levels, 0, short, None)[0, 0].tolist() == [0.0, 5.0, 0.0]

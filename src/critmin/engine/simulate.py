@@ -610,33 +610,40 @@ def _release(
 ) -> Array:
     """Stockpile releases covering ``short`` (B, M, R) at boundary k; updates ``levels``.
 
-    Each holder's stockpiles serve only the holder, pro rata to what each may release; with
-    ``pooled`` (the coalition mask, coordinated mode) the coalition's stockpiles serve every
-    member, pro rata to the members' shortfalls.
+    Each holder's stockpiles serve the holder first, pro rata to what each may release this month.
+    With ``pooled`` (the coalition mask, coordinated mode) what the coalition's stockpiles may still
+    release then serves the members' remaining shortfall, pro rata to it: a partner's stock helps
+    the others only once its holder is covered.
     """
     rel = np.zeros(short.shape)
     avail = _releasable(specs, levels, k)
     if not avail:
         return rel
-    M = short.shape[1]
-    for m in range(M):
-        mine = [(i, s, r) for i, s, r in avail if s.material == m]
-        groups: dict[tuple[int, ...], list[tuple[int, StockpileSpec, Array]]] = {}
-        for i, s, r in mine:
-            key = (
-                tuple(int(x) for x in np.flatnonzero(pooled))
-                if pooled is not None and pooled[s.holder]
-                else (s.holder,)
-            )
-            groups.setdefault(key, []).append((i, s, r))
-        for members, items in groups.items():
-            idx = list(members)
-            total = np.sum([r for _, _, r in items], axis=0)  # (B,)
-            need = rowsum(short[:, m, idx])
-            give = np.minimum(total, np.maximum(need, 0.0))
-            rel[:, m, idx] += _div(short[:, m, idx], need[:, None]) * give[:, None]
-            for i, _, r in items:
-                levels[i] = levels[i] - _div(r, total) * give
+    left = {i: r.copy() for i, _, r in avail}  # what each may still release this month
+
+    def serve(members: list[int], items: list[tuple[int, StockpileSpec]], m: int) -> None:
+        total = np.sum([left[i] for i, _ in items], axis=0)  # (B,)
+        need = rowsum(np.maximum(short[:, m, members] - rel[:, m, members], 0.0))
+        give = np.minimum(total, need)
+        rel[:, m, members] += (
+            _div(np.maximum(short[:, m, members] - rel[:, m, members], 0.0), need[:, None]) * give[:, None]
+        )
+        for i, _ in items:
+            taken = _div(left[i], total) * give
+            levels[i] = levels[i] - taken
+            left[i] = left[i] - taken
+
+    coalition = [int(x) for x in np.flatnonzero(pooled)] if pooled is not None else []
+    for m in range(short.shape[1]):
+        mine = [(i, s) for i, s, _ in avail if s.material == m]
+        by_holder: dict[int, list[tuple[int, StockpileSpec]]] = {}
+        for i, s in mine:
+            by_holder.setdefault(s.holder, []).append((i, s))
+        for holder, items in by_holder.items():
+            serve([holder], items, m)
+        shared = [(i, s) for i, s in mine if s.holder in coalition]
+        if shared:
+            serve(coalition, shared, m)
     return rel
 
 
@@ -678,20 +685,25 @@ def _end_use_coordinated(
     pool = rowsum(avail[:, :, part])
     given = route(pool, need_ps, prio)
     left = np.maximum(pool - rowsum(given), 0.0)
-    new_stock[:, :, part] = left[..., None] * _div(avail[:, :, part], pool[..., None])
-    stock[:, :, k] = new_stock
-    # then the coalition's stockpiles, by priority
+    # then the coalition's stockpiles, by priority, together with what is left of the pool (a
+    # released heavy element can make magnets of light elements the pool could not use alone);
+    # the pool's leftovers are drawn first, the stockpiles for the rest
     short_ps = need_ps - given
     total = np.zeros((B, M))
     items = [(i, s) for i, s in enumerate(specs) if s.stage == k and lv.coalition[s.holder]]
     for i, s in items:
         total[:, s.material] += np.minimum(levels[i], s.max_release)
-    rel_ps = route(total, short_ps, prio) if items else np.zeros(short_ps.shape)
-    released = rowsum(rel_ps)  # (B, M)
+    extra = route(left + total, short_ps, prio) if items else np.zeros(short_ps.shape)
+    drawn = rowsum(extra)  # (B, M)
+    from_pool = np.minimum(drawn, left)
+    released = np.maximum(drawn - from_pool, 0.0)
+    left = left - from_pool
     for i, s in items:
         r = np.minimum(levels[i], s.max_release)
         levels[i] = levels[i] - _div(r, total[:, s.material]) * released[:, s.material]
-    delivered[:, :, part, :] = (given + rel_ps).reshape(B, M, part.size, S)
+    new_stock[:, :, part] = left[..., None] * _div(avail[:, :, part], pool[..., None])
+    stock[:, :, k] = new_stock
+    delivered[:, :, part, :] = (given + extra).reshape(B, M, part.size, S)
     return delivered
 
 
