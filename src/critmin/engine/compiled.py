@@ -74,7 +74,6 @@ class Event:
     foreign_content: bool = False
     label: str = ""
     kind: str = "restriction"
-    exporter: int = -1  # region index of the restricting exporter (disruptions)
     covered: Array = field(default_factory=_one)  # (B,)
     compliance: Array = field(default_factory=_one)  # (B,)
     lag: Array = field(default_factory=_zero)  # (B,) months
@@ -116,7 +115,6 @@ class CompiledScenario:
     months: int
     start_month: int
     mode: str
-    exporter: int  # region index of the restricting exporter (CHN if none)
     coalition: BoolArray  # (R,)
     priority: NDArray[np.int_]  # (S,)
     disruptions: tuple[Event, ...]
@@ -370,7 +368,6 @@ def compile_scenario(
                 d.foreign_content,
                 f"disruption[{i}]",
                 kind=d.kind,
-                exporter=d_exp,
                 covered=_b(d.covered_share),
                 compliance=_b(d.compliance),
                 lag=_b(lag if licensing else 0.0),
@@ -521,7 +518,6 @@ def compile_scenario(
         months=scenario.months,
         start_month=first,
         mode=scenario.mode,
-        exporter=exporter,
         coalition=coalition,
         priority=np.array([scenario.sector_priority(s) for s in SECTORS]),
         disruptions=tuple(disruptions),
