@@ -16,3 +16,13 @@ SANDBOX = Path(tempfile.mkdtemp(prefix="critmin-tests-"))
 os.environ["CRITMIN_DB"] = str(SANDBOX / "default.duckdb")
 os.environ["XDG_DATA_HOME"] = str(SANDBOX / "xdg-data")
 os.environ.pop("CRITMIN_LOCK_TIMEOUT", None)
+
+
+def pytest_configure(config) -> None:
+    """Compile the compiled engine (or load it from numba's disk cache) once, here, before the
+    xdist workers start: each of them would otherwise compile it at the same time."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    from critmin.engine.month_loop import warm_up
+
+    warm_up()

@@ -474,16 +474,17 @@ def test_run_ids_differ_by_mode_and_both_runs_are_stored(chain, store_copy):
     # ... and everything that changes the result changes it
     base = market.attrs["run_id"]
     fp = chain.fingerprint
-    assert mc_run_id(s, fp, 20, 1, "fast", "market") == base
+    assert mc_run_id(s, fp, 20, 1, "compiled", "market") == base
     others = {
-        mc_run_id(s, fp, 20, 2, "fast", "market"),
-        mc_run_id(s, fp, 21, 1, "fast", "market"),
+        mc_run_id(s, fp, 20, 2, "compiled", "market"),
+        mc_run_id(s, fp, 21, 1, "compiled", "market"),
         mc_run_id(s, fp, 20, 1, "lp", "market"),
-        mc_run_id(s, "other data or blocs", 20, 1, "fast", "market"),
-        mc_run_id(s, fp, 20, 1, "fast", "market", target_stderr=0.1),
-        mc_run_id(s.with_changes(months=11), fp, 20, 1, "fast", "market"),
+        mc_run_id(s, fp, 20, 1, "fast", "market"),
+        mc_run_id(s, "other data or blocs", 20, 1, "compiled", "market"),
+        mc_run_id(s, fp, 20, 1, "compiled", "market", target_stderr=0.1),
+        mc_run_id(s.with_changes(months=11), fp, 20, 1, "compiled", "market"),
     }
-    assert base not in others and len(others) == 6
+    assert base not in others and len(others) == 7
 
 
 # -- Dask -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +26,7 @@ from rich.text import Text
 from critmin import __version__
 from critmin.errors import DataValidationError, UserError
 from critmin.names import load_blocs
-from critmin.options import DOCUMENT_FORMATS, TABLE_FORMATS, choice
+from critmin.options import DOCUMENT_FORMATS, ENGINES, TABLE_FORMATS, choice
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
 from critmin.tabular import plain, records
@@ -422,7 +423,7 @@ def scenarios_facilities(fmt: FORMAT = "table") -> None:
 @app.command("run")
 def run_cmd(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file.")],
-    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    engine: Annotated[str, typer.Option("--engine", help="fast (numpy) | compiled (numba) | lp (HiGHS)")] = "fast",
     mode: Annotated[
         str | None,
         typer.Option("--mode", help="market | coordinated | both (both: also the value of cooperation)"),
@@ -480,7 +481,7 @@ def run_cmd(
 
 @app.command("hindcast")
 def hindcast_cmd(
-    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    engine: Annotated[str, typer.Option("--engine", help="fast (numpy) | compiled (numba) | lp (HiGHS)")] = "fast",
     fmt: FORMAT = "table",
 ) -> None:
     """The 2025 hindcast: the apr2025-heavy-ree run month by month next to China's customs data and
@@ -495,7 +496,7 @@ def mc_cmd(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file with [[uncertain]] entries.")],
     draws: Annotated[int, typer.Option("--draws", "-n", help="Number of Monte Carlo draws.")] = 1000,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the scenario's).")] = None,
-    engine: Annotated[str, typer.Option("--engine", help="fast | lp")] = "fast",
+    engine: Annotated[str, typer.Option("--engine", help="compiled (numba) | fast (numpy) | lp (HiGHS)")] = "compiled",
     mode: Annotated[str | None, typer.Option("--mode", help="market | coordinated (default: the scenario's)")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Start a local Dask cluster of K processes.")] = 0,
     scheduler: Annotated[
@@ -520,6 +521,8 @@ def mc_cmd(
     fmt = choice("format", fmt, DOCUMENT_FORMATS)
     store = _store()
     chain = _chain(store)
+    if choice("engine", engine, ENGINES) == "compiled":
+        _warm_engine()
     res = _with_progress(
         fmt == "table" and draws > 200,
         draws,
@@ -548,6 +551,39 @@ def mc_cmd(
     for n in res.notes:
         note(n)
     say(f"run id {meta['run_id']}" + (f"; per-draw summaries in {res.parquet}" if res.parquet else ""))
+
+
+def _warm_engine() -> None:
+    """Load the compiled engine's machine code, compiling it first where numba's disk cache has
+    none (once per machine and version); on a terminal a spinner says so while it takes."""
+    from critmin.engine.month_loop import warm_up
+
+    if not err.is_terminal:
+        warm_up()
+        return
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            warm_up()
+        except BaseException as exc:  # shown below, in the main thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    if not done.wait(0.5):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        text = "compiling the engine (once per machine and version: about a minute)"
+        with Progress(SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=err, transient=True) as bar:
+            bar.add_task("compile", total=None)
+            done.wait()
+    worker.join()
+    if failed:
+        raise failed[0]
 
 
 def _with_progress(show: bool, total: int, job: Any) -> Any:

@@ -394,7 +394,7 @@ def monte_carlo_job(
     chain: SupplyChain,
     draws: int = 1000,
     seed: int | None = None,
-    engine: str = "fast",
+    engine: str = "compiled",
     mode: str | None = None,
     chunk: int = 2000,
     threads: int | None = None,

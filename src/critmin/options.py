@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 from critmin.errors import UnknownNameError
 
-#: allocation engines: closed-form batched arrays, or HiGHS linear programmes (the reference)
-ENGINES: tuple[str, ...] = ("fast", "lp")
+#: engines: the month loop compiled with numba (closed forms per draw), the numpy loop with
+#: closed-form batched arrays (the readable reference), or HiGHS linear programmes (the solver
+#: reference); all three compute the same model
+ENGINES: tuple[str, ...] = ("compiled", "fast", "lp")
 #: allocation modes: buyers compete, or the coalition pools and serves by priority
 MODES: tuple[str, ...] = ("market", "coordinated")
 #: what a run may ask for: one mode, or both and the value of cooperation between them

@@ -2,8 +2,10 @@
 engine chunk by chunk (in threads or on Dask workers), keep per-draw summaries in a labelled
 :class:`Ensemble` (an ``xarray.Dataset``), and compute risk metrics with standard errors.
 
-Sampling lives in :mod:`critmin.sampling` (draw ``k`` has its own seed stream, so results do not
-depend on chunks, threads or workers). The layout of the result, its memory per draw and the
+Sampling lives in :mod:`critmin.sampling` (draw ``k`` is a pure function of the seed and ``k``, from
+a counter-based generator, so results do not depend on chunks, threads or workers). Chunks run the
+``compiled`` engine by default (:mod:`critmin.engine.month_loop`, which releases the GIL, so two
+threads use two cores). The layout of the result, its memory per draw and the
 metrics are written out in ``docs/risk.md``.
 
 Example
@@ -57,7 +59,7 @@ from critmin.engine.simulate import simulate
 from critmin.errors import UserError
 from critmin.options import choice
 from critmin.outputs import atomic_write, remove_stale
-from critmin.sampling import apply_draws, sample
+from critmin.sampling import SAMPLER, apply_draws, sample
 from critmin.scenario import Scenario
 
 Array = NDArray[np.float64]
@@ -243,7 +245,7 @@ MAX_SEED = 2**63 - 1
 def check_run_options(
     draws: int,
     seed: int | None = None,
-    engine: str = "fast",
+    engine: str = "compiled",
     mode: str | None = None,
     chunk: int = 2000,
     threads: int | None = None,
@@ -366,7 +368,7 @@ def mc_run_id(
     data_sha256: str,
     draws: int,
     seed: int | None = None,
-    engine: str = "fast",
+    engine: str = "compiled",
     mode: str | None = None,
     target_stderr: float | None = None,
     chunk: int = 2000,
@@ -394,6 +396,7 @@ def mc_run_id(
         "chunk": chunk if target_stderr is not None else None,
         "engine": engine,
         "mode": mode or scenario.mode,
+        "sampler": SAMPLER,
         "data_sha256": data_sha256,
         "critmin_version": __version__,
     }
@@ -469,7 +472,7 @@ def run_ensemble(
     chain: SupplyChain,
     draws: int,
     seed: int | None = None,
-    engine: str = "fast",
+    engine: str = "compiled",
     mode: str | None = None,
     chunk: int = 2000,
     progress: Callable[[int], None] | None = None,
@@ -488,10 +491,12 @@ def run_ensemble(
     draws
         Number of draws (the most, with ``target_stderr``).
     seed
-        Seed of draw streams (default: the scenario's). Draw k uses ``SeedSequence(seed,
-        spawn_key=(k,))`` alone, so the result does not depend on ``chunk``, ``threads`` or workers.
+        Seed of the draws (default: the scenario's). Draw k is a function of ``(seed, k)`` alone
+        (Philox4x32-10, see :mod:`critmin.sampling`), so the result does not depend on ``chunk``,
+        ``threads`` or workers.
     engine, mode
-        ``fast`` or ``lp``; ``market`` or ``coordinated`` (default: the scenario's).
+        ``compiled`` (default), ``fast`` or ``lp``; ``market`` or ``coordinated`` (default: the
+        scenario's).
     chunk
         Draws per batch: memory is one chunk per thread (or worker) plus the per-draw results.
     progress

@@ -62,7 +62,8 @@ def clear_market(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.
     (most rows, most months) take the common fill at once; only the others are sorted.
     """
     SE, SO, D = dust_free(SE, SO, D)
-    tgt = np.asarray(targeted, dtype=bool) & (D > 0)
+    # a buyer with an infinite quota is not restricted (nor is one that orders nothing)
+    tgt = np.asarray(targeted, dtype=bool) & (D > 0) & (np.broadcast_to(np.asarray(u, dtype=float), D.shape) < np.inf)
     d_all = rowsum(D)
     lam0 = np.minimum(1.0, _safe_div(SE + SO, d_all) + np.where(d_all > 0, 0.0, 1.0))
     y = lam0[..., None] * D

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from critmin import options
 from critmin.engine import clearing, lp, trade
 from critmin.engine.arrays import rowsum
 from critmin.engine.arrays import safe_div as _div
@@ -135,7 +136,11 @@ def simulate(
     (B, T, C), whatever ``full``: a group records the cells of its own materials, in the order
     given. Cells outside the network are ignored.
     """
-    kern = ENGINES[choice("engine", engine, tuple(ENGINES))]
+    if choice("engine", engine, options.ENGINES) == "compiled":
+        from critmin.engine.month_loop import simulate_compiled
+
+        return simulate_compiled(net, lv, full, monthly)
+    kern = ENGINES[engine]
     return tuple(_simulate_group(net, gi, g, lv, kern, full, monthly) for gi, g in enumerate(net.groups))
 
 
