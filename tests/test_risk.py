@@ -504,6 +504,24 @@ def test_dask_gives_identical_results_and_the_same_early_stop(chain, client):
     assert 0 < stop_local.draws < 400 and same_draws(stop_local, stop_dask)
 
 
+def test_a_cluster_reached_by_its_scheduler_address_gives_the_in_process_result(chain):
+    # the recipe for a real cluster (docs/risk.md): workers started elsewhere, critmin connects to
+    # the scheduler's address; here the cluster is a LocalCluster started apart from critmin
+    distributed = pytest.importorskip("dask.distributed")
+    s = load_scenario("china-embargo-framework-12m").with_changes(
+        uncertain=[{"field": "disruption[0].severity", "dist": "uniform", "low": 0.5, "high": 1.0}]
+    )
+    here = run_ensemble(s, chain, 24, seed=5, chunk=8)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
+        client = dask_client(scheduler=cl.scheduler_address)
+        try:
+            there = run_ensemble(s, chain, 24, seed=5, chunk=8, client=client)
+        finally:
+            client.close()
+    assert here.attrs["engine"] == there.attrs["engine"] == "compiled"
+    assert same_draws(here, there)
+
+
 def test_local_workers_allocate_like_the_in_process_run(client):
     # Dask's default MALLOC_TRIM_THRESHOLD_=65536 made every multi-MB temporary an mmap
     env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))

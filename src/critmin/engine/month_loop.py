@@ -164,8 +164,27 @@ def _pack(
     can_buy[:, :-1] = can_make[:, 1:]
     can_buy[:, -1] = g.demand0.sum(-1) > 0
     can_buy |= lv.inv_months[gi] * g.need0 > 0
-    sellers, n_sellers = _index_sets(can_make)
-    buyers, n_buyers = _index_sets(can_buy)
+    # the regions of each row (those that can sell or buy; in coordinated mode the coalition's
+    # members too, whose merged column needs them), and the sellers', buyers', members' and
+    # reference market's positions among them
+    active = can_make | can_buy
+    if coordinated:
+        active |= lv.coalition[None, None, :]
+    act, n_act = _index_sets(active)
+    pos = np.cumsum(active, axis=-1) - 1  # position of each active region in its row
+    s_pos, n_sellers = _index_sets(can_make, pos)
+    b_pos, n_buyers = _index_sets(can_buy, pos)
+    # for each seller, the buyer (index) that is the same region, or -1
+    same_b = np.full((M, K, R), -1, dtype=np.int64)
+    for m, k in np.ndindex(M, K):
+        sel, buy = np.flatnonzero(can_make[m, k]), list(np.flatnonzero(can_buy[m, k]))
+        for ii, r in enumerate(sel):
+            same_b[m, k, ii] = buy.index(r) if r in buy else -1
+    ref_region = np.argmax(g.base_out, axis=-1)
+    ref_pos = np.take_along_axis(pos, ref_region[..., None], -1)[..., 0].astype(np.int64)
+    # (a stage nobody makes has no reference market: its index is then 1, as everywhere there)
+    ref_pos = np.where(np.take_along_axis(active, ref_region[..., None], -1)[..., 0], ref_pos, -1)
+    p_pos = np.ascontiguousarray(pos[:, :, part]).astype(np.int64)
     # sectors sharing an elasticity share its power of the price
     el_first = np.array([[list(row).index(v) for v in row] for row in lv.elasticity], dtype=np.int64).reshape(B, S)
     with np.errstate(divide="ignore"):
@@ -176,7 +195,7 @@ def _pack(
         (B, None), (T, None), (full, None), (coordinated, None),
         (g.base_out, None), (g.capacity, None), (g.yield_, None), (g.demand0, None),
         (lv.inv_months[gi] * g.need0, None), (home, None), (share0, None),
-        (np.argmax(g.base_out, axis=-1).astype(np.int64), None), (defence, None), (defence_share, None),
+        (defence, None), (defence_share, None),
         (dem0_total, None), (light, None), (heavy, None), (coupling is not None, None),
         (lv.coalition.astype(bool), None), (part, None), (prio, None), (np.unique(prio), None),
         (float(lv.restock_months), None), (cell_m, None), (cell_r, None),
@@ -188,7 +207,8 @@ def _pack(
         (h, 0), (_batched(lv.thrift_max, B), 0), (_batched(lv.thrift_max / lv.thrift_months, B), 0),
         (ev_mask, None), (ev_f, 1), (ev_i, None), (out_mask, None), (out_f, 1), (pj_mask, None), (pj_f, 1),
         (sp_i, None), (sp_f, 1),
-        (sellers, None), (n_sellers, None), (buyers, None), (n_buyers, None), (el_first, 0), (inv_el, 0),
+        (act, None), (n_act, None), (s_pos, None), (n_sellers, None), (b_pos, None), (n_buyers, None),
+        (p_pos, None), (ref_pos, None), (same_b, None), (el_first, 0), (inv_el, 0),
     ]  # fmt: skip
     # one machine-code version serves every call: the same types, all arrays C-contiguous
     return [(np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v, ax) for v, ax in spec]
@@ -218,14 +238,16 @@ def _outputs(
     return out, summary
 
 
-def _index_sets(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """For a (M, K, R) mask: the regions where it holds, first in each (M, K) row of an (M, K, R)
-    index array, and their counts (M, K)."""
+def _index_sets(
+    mask: NDArray[np.bool_], pos: NDArray[Any] | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """For a (M, K, R) mask: the regions where it holds (or their ``pos`` (M, K, R)), first in
+    each (M, K) row of an (M, K, R) index array, and their counts (M, K)."""
     idx = np.zeros(mask.shape, dtype=np.int64)
     count = mask.sum(-1).astype(np.int64)
     for m, k in np.ndindex(*mask.shape[:2]):
         where = np.flatnonzero(mask[m, k])
-        idx[m, k, : where.size] = where
+        idx[m, k, : where.size] = where if pos is None else pos[m, k, where]
     return idx, count
 
 
@@ -358,11 +380,11 @@ def _route(
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
     B, T, full, coordinated,
-    base_out, capacity, yld, demand0, inv_target, home, share0, ref, defence, defence_share, dem0_total,
+    base_out, capacity, yld, demand0, inv_target, home, share0, defence, defence_share, dem0_total,
     light, heavy, has_coupling, coalition, part, prio, classes, restock, cell_m, cell_r,
     el_region, elasticity, sub_rec, growth, price_cap, csh, qual, step, h_grade, thrift_max, thrift_step,
     ev_mask, ev_f, ev_i, out_mask, out_f, pj_mask, pj_f, sp_i, sp_f,
-    sellers, n_sellers, buyers, n_buyers, el_first, inv_el,
+    act, n_act, s_pos, n_sellers, b_pos, n_buyers, p_pos, ref_pos, same_b, el_first, inv_el,
     o_demand, o_delivered, o_production, o_capacity, o_inventory, o_unsold, o_stockpile, o_received, o_ordered,
     o_exporter, o_contract, o_spot, o_paid, o_trade, o_price,
     acc_dem, acc_del, acc_ddem, acc_ddel, first_short, peak, kept,
@@ -394,18 +416,20 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
     proj = np.zeros((M, K, R))
     target = np.empty((M, K, R))
     sev = np.empty((M, K, R))
+    sev_a = np.empty(R)
     foreign = np.empty((M, K), dtype=np.bool_)
     comp = np.empty((M, K))
     stage_short = np.empty((M, K), dtype=np.bool_)
     spot_end = np.empty((M, R))
     produced = np.empty((M, R))
-    content = np.empty((M, R))
     earmark = np.empty((M, R))
-    need = np.empty((M, R))
-    all_orders = np.empty((M, R))
-    own = np.empty((M, R))
-    y = np.empty((M, R))
-    avail = np.empty((M, R))
+    # per boundary: never written where a region cannot sell or buy the product, so zero there
+    need = np.zeros((M, K, R))
+    all_orders = np.zeros((M, K, R))
+    own = np.zeros((M, K, R))
+    y = np.zeros((M, K, R))
+    avail = np.zeros((M, K, R))
+    content = np.zeros((M, K, R))
     use = np.empty((M, R))
     released = np.empty((M, R))
     short = np.empty((M, R))
@@ -437,11 +461,15 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
     tg_m = np.empty(R, dtype=np.bool_)
     y_m = np.empty(R)
     e_m = np.empty(R)
-    col = np.empty(R)
+    col = np.empty((R, R))
     c_j = np.empty(R)
     free_j = np.empty(R)
-    a_e = np.empty(R)
-    a_o = np.empty(R)
+    x_in_b = np.empty(R)
+    xe_in_b = np.empty(R)
+    e_b = np.empty(R)
+    o_b = np.empty(R)
+    got_b = np.empty(R)
+    upd_b = np.empty(R)
     w = np.empty((8, R))
     order = np.empty(R, dtype=np.int64)
     # coordinated end use
@@ -470,7 +498,7 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                     unsold[m, k, r] = 0.0
                     ramp_extra[m, k, r] = 0.0
                     for j in range(R):
-                        rel[k, m, r, j] = share0[m, k, r]
+                        rel[k, m, r, j] = share0[m, k, act[m, k, s_pos[m, k, r]]] if r < n_sellers[m, k] else 0.0
                 for i in range(3):
                     ref_hist[m, k, i] = 1.0
             for r in range(R):
@@ -536,13 +564,13 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                         cap_t[m, k, r] = capacity[m, k, r]
             for oi in range(out_mask.shape[0]):
                 if out_f[oi, b, 0] <= t < out_f[oi, b, 0] + out_f[oi, b, 1]:
-                    act = out_f[oi, b, 2]
-                    if act != 0:
+                    lost = out_f[oi, b, 2]
+                    if lost != 0:
                         for m in range(M):
                             for k in range(K):
                                 for r in range(R):
                                     if out_mask[oi, m, k, r]:
-                                        cap_t[m, k, r] = min(cap_t[m, k, r], capacity[m, k, r] * (1 - act))
+                                        cap_t[m, k, r] = min(cap_t[m, k, r], capacity[m, k, r] * (1 - lost))
             n_proj = pj_mask.shape[0]
             if n_proj > 0:
                 for m in range(M):
@@ -608,7 +636,6 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
             for m in range(M):
                 for r in range(R):
                     produced[m, r] = target[m, 0, r]
-                    content[m, r] = 0.0
                     spot_end[m, r] = 1.0
                     earmark[m, r] = 0.0
                 for k in range(K):
@@ -616,50 +643,65 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
             for k in range(K):
                 last = k == K - 1
                 for m in range(M):
-                    # orders and offers; output made from a release goes to its holder first
-                    for r in range(R):
+                    # the row of (material m, boundary k), over the regions that can sell or buy
+                    # product k (position a: region act[m, k, a]); the others' flows are zero
+                    n_a = n_act[m, k]
+                    for a in range(n_a):
+                        r = act[m, k, a]
+                        # orders and offers; output made from a release goes to its holder first
                         offered = produced[m, r] + unsold[m, k, r]
-                        need[m, r] = need_end[m, r] if last else sdiv(target[m, k + 1, r], yld[m, k + 1])
-                        restock_r = max(0.0, inv_target[m, k, r] - stock[m, k, r]) / restock
-                        all_orders[m, r] = need[m, r] + restock_r
-                        own[m, r] = min(earmark[m, r], min(offered, all_orders[m, r]))
-                        supply[r] = offered - own[m, r]
-                        orders[r] = all_orders[m, r] - own[m, r]
-                        tgt[r] = sev[m, k, r] > 0
-                        rho[r] = 1.0 if home[m, k, r] else 0.0
+                        nd = need_end[m, r] if last else sdiv(target[m, k + 1, r], yld[m, k + 1])
+                        need[m, k, r] = nd
+                        ao = nd + max(0.0, inv_target[m, k, r] - stock[m, k, r]) / restock
+                        all_orders[m, k, r] = ao
+                        ow = min(earmark[m, r], min(offered, ao))
+                        own[m, k, r] = ow
+                        supply[a] = offered - ow
+                        orders[a] = ao - ow
+                        sev_a[a] = sev[m, k, r]
+                        tgt[a] = sev_a[a] > 0
+                        rho[a] = 1.0 if home[m, k, r] else 0.0
                         if k > 0 and foreign[m, k] and not home[m, k, r]:
                             # re-export rule: restricted in proportion to restricted-origin content
-                            rho[r] = comp[m, k] * content[m, r]
-                    # 1. contracts (trade.contracts), over the regions that can sell and buy
+                            rho[a] = comp[m, k] * content[m, k - 1, r]
+                        x_in[a] = 0.0
+                        x_out[a] = 0.0
+                        xe_in[a] = 0.0
+                    # 1. contracts (trade.contracts), from the regions that can sell to those that
+                    # buy; each row's relationships are a dense (sellers x buyers) block
                     c_sh = csh[b, k]
                     n_s = n_sellers[m, k]
                     n_b = n_buyers[m, k]
-                    for r in range(R):
-                        x_in[r] = 0.0
-                        x_out[r] = 0.0
-                        xe_in[r] = 0.0
                     for jj in range(n_b):
-                        j = buyers[m, k, jj]
+                        j = b_pos[m, k, jj]
                         c_j[jj] = c_sh * orders[j]
-                        free_j[jj] = 1.0 - sev[m, k, j]
+                        free_j[jj] = 1.0 - sev_a[j]
+                        x_in_b[jj] = 0.0
+                        xe_in_b[jj] = 0.0
                     for ii in range(n_s):
-                        i = sellers[m, k, ii]
-                        called = 0.0
+                        i = s_pos[m, k, ii]
                         rho_i = rho[i]
+                        keep_i = 1.0 - rho_i
+                        called = 0.0
                         for jj in range(n_b):
-                            j = buyers[m, k, jj]
-                            call = c_j[jj] * rel[k, m, i, j]
-                            x[i, j] = call * ((1.0 - rho_i) + rho_i * free_j[jj])
-                            called += x[i, j]
+                            v = c_j[jj] * rel[k, m, ii, jj] * (keep_i + rho_i * free_j[jj])
+                            x[ii, jj] = v
+                            called += v
                         scale = 1.0
                         if called > supply[i]:
                             scale = supply[i] / called if called > 0 else 0.0
+                        x_o = 0.0
                         for jj in range(n_b):
-                            j = buyers[m, k, jj]
-                            x[i, j] *= scale
-                            x_in[j] += x[i, j]
-                            x_out[i] += x[i, j]
-                            xe_in[j] += c_j[jj] * rel[k, m, i, j] * rho_i * free_j[jj] * scale
+                            v = x[ii, jj] * scale
+                            x[ii, jj] = v
+                            x_in_b[jj] += v
+                            x_o += v
+                            xe_in_b[jj] += c_j[jj] * rel[k, m, ii, jj] * rho_i * free_j[jj] * scale
+                        x_out[i] = x_o
+                    for jj in range(n_b):
+                        j = b_pos[m, k, jj]
+                        x_in[j] = x_in_b[jj]
+                        xe_in[j] = xe_in_b[jj]
                     # 2. spot
                     se = 0.0
                     so = 0.0
@@ -667,115 +709,133 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                     o_tot = 0.0
                     ord_tot = 0.0
                     rho_sup = 0.0
-                    for r in range(R):
-                        s_sp = max(supply[r] - x_out[r], 0.0)
-                        d_sp[r] = max(orders[r] - x_in[r], 0.0)
-                        supply_e[r] = rho[r] * s_sp
-                        supply_o[r] = s_sp - supply_e[r]
-                        se += supply_e[r]
-                        so += supply_o[r]
-                        ord_tot += orders[r]
-                        rho_sup += rho[r] * supply[r]
-                    for r in range(R):
-                        cap_u[r] = max((1 - sev[m, k, r]) * rho_sup * sdiv(orders[r], ord_tot) - xe_in[r], 0.0)
+                    for a in range(n_a):
+                        s_sp = max(supply[a] - x_out[a], 0.0)
+                        d_sp[a] = max(orders[a] - x_in[a], 0.0)
+                        supply_e[a] = rho[a] * s_sp
+                        supply_o[a] = s_sp - supply_e[a]
+                        se += supply_e[a]
+                        so += supply_o[a]
+                        ord_tot += orders[a]
+                        rho_sup += rho[a] * supply[a]
+                    for a in range(n_a):
+                        cap_u[a] = max((1 - sev_a[a]) * rho_sup * sdiv(orders[a], ord_tot) - xe_in[a], 0.0)
                     if merge:
-                        lead = part[0]
+                        lead = p_pos[m, k, 0]
                         all_t = True
                         dsum = 0.0
                         usum = 0.0
-                        for r in range(R):
-                            d_m[r] = d_sp[r]
-                            u_m[r] = cap_u[r]
-                            tg_m[r] = tgt[r]
+                        for a in range(n_a):
+                            d_m[a] = d_sp[a]
+                            u_m[a] = cap_u[a]
+                            tg_m[a] = tgt[a]
                         for p in range(P):
-                            dsum += d_sp[part[p]]
-                            usum += cap_u[part[p]]
-                            all_t = all_t and tgt[part[p]]
-                            d_m[part[p]] = 0.0
-                            tg_m[part[p]] = False
+                            pa = p_pos[m, k, p]
+                            dsum += d_sp[pa]
+                            usum += cap_u[pa]
+                            all_t = all_t and tgt[pa]
+                            d_m[pa] = 0.0
+                            tg_m[pa] = False
                         d_m[lead] = dsum
                         u_m[lead] = usum if all_t else np.inf
                         tg_m[lead] = all_t
-                        clear_row(se, so, d_m, u_m, tg_m, y_m, w, order)
-                        sales_row(se, so, y_m, u_m, tg_m, e_m)
-                        for r in range(R):
-                            y_sp[r] = y_m[r]
-                            e[r] = e_m[r]
+                        clear_row(se, so, d_m, u_m, tg_m, y_m, w, order, n_a)
+                        sales_row(se, so, y_m, u_m, tg_m, e_m, n_a)
+                        for a in range(n_a):
+                            y_sp[a] = y_m[a]
+                            e[a] = e_m[a]
                         for p in range(P):
-                            share = sdiv(d_sp[part[p]], dsum)
-                            y_sp[part[p]] = y_m[lead] * share
-                            e[part[p]] = e_m[lead] * share
+                            pa = p_pos[m, k, p]
+                            share = sdiv(d_sp[pa], dsum)
+                            y_sp[pa] = y_m[lead] * share
+                            e[pa] = e_m[lead] * share
                     else:
-                        clear_row(se, so, d_sp, cap_u, tgt, y_sp, w, order)
-                        sales_row(se, so, y_sp, cap_u, tgt, e)
-                    for r in range(R):
-                        o[r] = y_sp[r] - e[r]
-                        y[m, r] = own[m, r] + x_in[r] + y_sp[r]
-                        e_tot += e[r]
-                        o_tot += o[r]
+                        clear_row(se, so, d_sp, cap_u, tgt, y_sp, w, order, n_a)
+                        sales_row(se, so, y_sp, cap_u, tgt, e, n_a)
+                    for a in range(n_a):
+                        r = act[m, k, a]
+                        o[a] = y_sp[a] - e[a]
+                        y[m, k, r] = own[m, k, r] + x_in[a] + y_sp[a]
+                        e_tot += e[a]
+                        o_tot += o[a]
                     sold_e = sdiv(e_tot, se)
                     sold_o = sdiv(o_tot, so)
-                    for r in range(R):
-                        unsold[m, k, r] = max(supply[r] - x_out[r] - supply_e[r] * sold_e - supply_o[r] * sold_o, 0.0)
+                    for a in range(n_a):
+                        r = act[m, k, a]
+                        unsold[m, k, r] = max(supply[a] - x_out[a] - supply_e[a] * sold_e - supply_o[a] * sold_o, 0.0)
                     # shipments and relationships (trade.ship): within a pool every producer
                     # sells the same fraction of its spot offer
                     inv_q = 1.0 / qual[b, k]
-                    for ii in range(n_s):
-                        i = sellers[m, k, ii]
-                        a_e[ii] = supply_e[i] / se if se > 0 else 0.0
-                        a_o[ii] = supply_o[i] / so if so > 0 else 0.0
                     for jj in range(n_b):
-                        j = buyers[m, k, jj]
-                        got = 0.0
+                        j = b_pos[m, k, jj]
+                        e_b[jj] = e[j]
+                        o_b[jj] = o[j]
+                        got_b[jj] = 0.0
+                    for ii in range(n_s):
+                        i = s_pos[m, k, ii]
+                        ae = supply_e[i] / se if se > 0 else 0.0
+                        ao = supply_o[i] / so if so > 0 else 0.0
+                        for jj in range(n_b):
+                            col[ii, jj] = x[ii, jj] + e_b[jj] * ae + o_b[jj] * ao
+                        sb = same_b[m, k, ii]
+                        if sb >= 0:  # a region's own earmarked output
+                            col[ii, sb] += own[m, k, act[m, k, i]]
+                        for jj in range(n_b):
+                            got_b[jj] += col[ii, jj]
+                    for jj in range(n_b):
+                        # buyers that received nothing keep their relationships
+                        upd_b[jj] = inv_q if got_b[jj] > 0 else 0.0
+                        got_b[jj] = 1.0 / got_b[jj] if got_b[jj] > 0 else 0.0
+                    for ii in range(n_s):
+                        for jj in range(n_b):
+                            rel[k, m, ii, jj] += (col[ii, jj] * got_b[jj] - rel[k, m, ii, jj]) * upd_b[jj]
+                    if full:
                         for ii in range(n_s):
-                            i = sellers[m, k, ii]
-                            f = x[i, j] + e[j] * a_e[ii] + o[j] * a_o[ii]
-                            if i == j:
-                                f += own[m, j]
-                            col[ii] = f
-                            got += f
-                        if full:
-                            for ii in range(n_s):
-                                o_trade[b, ti, m, k, sellers[m, k, ii], j] = col[ii]
-                        if got > 0:
-                            inv_got = 1.0 / got
-                            for ii in range(n_s):
-                                i = sellers[m, k, ii]
-                                rel[k, m, i, j] += (col[ii] * inv_got - rel[k, m, i, j]) * inv_q
-                    # 3. prices: spot from the fill of each region's orders; paid as the mix of
-                    # contract terms, quota sales at the reference spot and free spot
-                    for r in range(R):
-                        fill = y[m, r] / all_orders[m, r] if all_orders[m, r] > 0 else 1.0
-                        spot[r] = spot_index(fill, el_region[b, m, r], inv_el[b, m, r], price_cap[b])
-                    ref_spot = spot[ref[m, k]]
+                            ri = act[m, k, s_pos[m, k, ii]]
+                            for jj in range(n_b):
+                                o_trade[b, ti, m, k, ri, act[m, k, b_pos[m, k, jj]]] = col[ii, jj]
+                    # 3. prices: spot from the fill of each region's orders (1 where a region
+                    # orders nothing); paid as the mix of contract terms, quota sales at the
+                    # reference spot and free spot
+                    for a in range(n_a):
+                        r = act[m, k, a]
+                        ao = all_orders[m, k, r]
+                        fill = y[m, k, r] / ao if ao > 0 else 1.0
+                        spot[a] = spot_index(fill, el_region[b, m, r], inv_el[b, m, r], price_cap[b])
+                    ref_spot = spot[ref_pos[m, k]] if ref_pos[m, k] >= 0 else 1.0
                     contract_px = (ref_hist[m, k, 0] + ref_hist[m, k, 1] + ref_hist[m, k, 2]) / 3
                     ref_hist[m, k, 0] = ref_hist[m, k, 1]
                     ref_hist[m, k, 1] = ref_hist[m, k, 2]
                     ref_hist[m, k, 2] = ref_spot
-                    for r in range(R):
-                        yy = y[m, r]
+                    if full:
+                        for r in range(R):
+                            o_spot[b, ti, m, k, r] = 1.0
+                            o_paid[b, ti, m, k, r] = 1.0
+                    for a in range(n_a):
+                        r = act[m, k, a]
+                        yy = y[m, k, r]
                         if yy > 0:
-                            paid = ((own[m, r] + x_in[r]) * contract_px + e[r] * ref_spot + o[r] * spot[r]) / yy
+                            paid = ((own[m, k, r] + x_in[a]) * contract_px + e[a] * ref_spot + o[a] * spot[a]) / yy
                         else:
-                            paid = spot[r]
+                            paid = spot[a]
                         if last:
-                            spot_end[m, r] = spot[r]
+                            spot_end[m, r] = spot[a]
                             paid_end[m, r] = paid
                         if full:
                             o_production[b, ti, m, k, r] = produced[m, r]
                             o_received[b, ti, m, k, r] = yy
-                            o_ordered[b, ti, m, k, r] = all_orders[m, r]
-                            o_exporter[b, ti, m, k, r] = xe_in[r] + e[r]
-                            o_contract[b, ti, m, k, r] = x_in[r]
-                            o_spot[b, ti, m, k, r] = spot[r]
+                            o_ordered[b, ti, m, k, r] = all_orders[m, k, r]
+                            o_exporter[b, ti, m, k, r] = xe_in[a] + e[a]
+                            o_contract[b, ti, m, k, r] = x_in[a]
+                            o_spot[b, ti, m, k, r] = spot[a]
                             o_paid[b, ti, m, k, r] = paid
                         if k + 1 < K:
-                            content[m, r] = sdiv(xe_in[r] + e[r], yy)
-                        avail[m, r] = yy + stock[m, k, r]
+                            content[m, k, r] = sdiv(xe_in[a] + e[a], yy)
+                        avail[m, k, r] = yy + stock[m, k, r]
 
                 if last and coordinated:
                     _end_use_coordinated(
-                        dem, need_end, avail, stock, k, levels, left_q, sp_i, sp_f, b, coalition, part, prio_t,
+                        dem, need_end, avail[:, k], stock, k, levels, left_q, sp_i, sp_f, b, coalition, part, prio_t,
                         classes, has_coupling, light, heavy, h_grade[b], delivered, use, short, released,
                         need_ps, given, short_ps, extra, pool, left_m, total_m, r_left, r_nc, r_req, r_take,
                     )  # fmt: skip
@@ -802,13 +862,13 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                 else:
                     for m in range(M):
                         for r in range(R):
-                            use[m, r] = min(need[m, r], avail[m, r])
-                            stock[m, k, r] = avail[m, r] - use[m, r]
-                            short[m, r] = need[m, r] - use[m, r]
+                            use[m, r] = min(need[m, k, r], avail[m, k, r])
+                            stock[m, k, r] = avail[m, k, r] - use[m, r]
+                            short[m, r] = need[m, k, r] - use[m, r]
                     _release(levels, left_q, sp_i, sp_f, b, k, short, coordinated, coalition, part, False, released)
                     for m in range(M):
                         for r in range(R):
-                            kept_own = min(own[m, r], use[m, r])
+                            kept_own = min(own[m, k, r], use[m, r])
                             use[m, r] += released[m, r]
                             if not last:
                                 earmark[m, r] = (released[m, r] + kept_own) * yld[m, k + 1]
@@ -817,7 +877,7 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                         for r in range(R):
                             for m in range(M):
                                 col_use[m] = use[m, r]
-                                col_need[m] = need[m, r]
+                                col_need[m] = need[m, k, r]
                             couple_row(col_use, col_need, light, heavy, h_grade[b], coupled_c)
                             for m in range(M):
                                 stock[m, k, r] += use[m, r] - coupled_c[m]
@@ -827,8 +887,8 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                             o_sum = 0.0
                             y_sum = 0.0
                             for r in range(R):
-                                o_sum += all_orders[m, r]
-                                y_sum += y[m, r]
+                                o_sum += all_orders[m, k, r]
+                                y_sum += y[m, k, r]
                                 produced[m, r] = use[m, r] * yld[m, k + 1]
                             # its buyers could not get what they ordered: spare capacity comes on
                             stage_short[m, k] = o_sum - y_sum > 1e-9 * o_sum

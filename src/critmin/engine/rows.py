@@ -37,11 +37,21 @@ def sdiv(a: float, b: float) -> float:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def clear_row(
-    SE: float, SO: float, D_in: Array, u: Array, tgt_in: NDArray[np.bool_], y: Array, w: Array, order: NDArray[np.int64]
+    SE: float,
+    SO: float,
+    D_in: Array,
+    u: Array,
+    tgt_in: NDArray[np.bool_],
+    y: Array,
+    w: Array,
+    order: NDArray[np.int64],
+    n: int = -1,
 ) -> None:
     """Deliveries ``y`` of the lexicographic max-min fair allocation of one row
-    (:func:`critmin.engine.clearing.clear_market`, dust rule included)."""
-    n = D_in.shape[0]
+    (:func:`critmin.engine.clearing.clear_market`, dust rule included), over its first ``n``
+    buyers (all where ``n < 0``)."""
+    if n < 0:
+        n = D_in.shape[0]
     D = w[0]
     a = w[1]
     tg = w[2]  # 1.0 where the buyer is targeted (and orders something)
@@ -156,10 +166,11 @@ def clear_row(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def sales_row(SE: float, SO: float, y: Array, u: Array, tgt: NDArray[np.bool_], e: Array) -> None:
-    """The restricted pool's part ``e`` of deliveries ``y``
-    (:func:`critmin.engine.clearing.restricted_sales`)."""
-    n = y.shape[0]
+def sales_row(SE: float, SO: float, y: Array, u: Array, tgt: NDArray[np.bool_], e: Array, n: int = -1) -> None:
+    """The restricted pool's part ``e`` of deliveries ``y`` over its first ``n`` buyers (all where
+    ``n < 0``; :func:`critmin.engine.clearing.restricted_sales`)."""
+    if n < 0:
+        n = y.shape[0]
     SE = max(SE, 0.0)
     SO = max(SO, 0.0)
     total = 0.0
