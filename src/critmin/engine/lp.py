@@ -1,15 +1,51 @@
-"""The reference engine's kernels: each allocation solved as an optimisation problem with HiGHS.
+"""The reference engine's kernels: closed forms where the answer has one, HiGHS where it needs a solver.
 
 Same signatures as :mod:`critmin.engine.clearing`; the simulation loop is shared, so the two
-engines differ only in how each month's allocations are computed.
+engines differ only in how each month's allocations are computed. The kernels are what a
+practitioner would write with ``highspy``: no LP is solved whose answer is a formula, and the LPs
+that remain are solved once per step over all the rows of a call, stacked block-diagonally.
 
-* market clearing: the lexicographic max-min fair allocation by progressive filling, a short
-  sequence of LPs in fill-rate units (raise the common fill; freeze who cannot rise; repeat);
-* the restricted pool's sales: two LPs giving the least and the most it can sell for those ``y``;
-* priority routing: one LP per priority class, earlier classes fixed.
+Closed forms (all batched over the rows of a call):
 
-Each LP is written in fill rates (0-1) with each pool's supply row scaled to 1, so tonnes of
-terbium and of neodymium are solved with the same relative accuracy.
+* market clearing, a row **without a targeted buyer** that orders anything under a finite quota
+  (an infinite one restricts nothing): the feasible set is ``{0 <= y <= D, sum y <= SE + SO}``,
+  whose max-min fair point is the common fill ``y = min(1, (SE + SO) / sum D) * D``; the same
+  formula gives ``y = 0`` where there is no supply;
+* market clearing, a row whose **supply covers every order**: ``y = D`` is feasible, and then it is
+  the allocation, iff ``sum D <= SO + min(SE, sum_j cap_j)`` with ``cap_j = min(u_j, D_j)`` for a
+  target and ``D_j`` for anyone else (the restricted pool can place at most ``min(SE, sum cap)``;
+  a subset of buyers needs no more of the free pool than the whole row does, so checking the
+  whole row is enough);
+* the restricted pool's sales: the least and the most it can sell for given deliveries ``y`` are
+  ``lo = max(sum y - SO, 0)`` (what the free pool cannot carry) and ``hi = min(SE, sum cap)`` with
+  ``cap_j = min(u_j, y_j)`` for a target, ``y_j`` otherwise (the two LPs per row the earlier
+  version solved); the sales rule then applies (pro-rata share clipped to ``[lo, hi]``, split in
+  proportion to each buyer's cap);
+* priority routing: class ``c`` (in priority order) gets the common fill
+  ``min(1, max(supply - N_1 - ... - N_{c-1}, 0) / N_c)`` of its need ``N_c`` (the one-variable LP
+  per class the earlier version solved).
+
+What needs a solver: clearing rows with a targeted buyer whose supply does not cover every order.
+Those rows get the lexicographic max-min fair allocation by **progressive filling**, in fill-rate
+units (0-1) with each pool's supply row scaled to 1, so tonnes of terbium and of neodymium are
+solved with the same relative accuracy; an empty pool's columns are fixed at 0. Each round is at
+most three LPs, each of them one LP over every row of the call still filling (each row's variables
+and constraints one independent block, the objective the sum of the blocks', so each block's part
+of the optimum is that block's optimum); calls with more rows than fit in :data:`_MAX_COLS`
+columns split them into several LPs:
+
+* LP 1 raises the common fill ``t`` of each row's unfrozen buyers (frozen ones keep theirs); where
+  ``t = 1`` or all supply is used, the row is finished;
+* LP 2 (each unfrozen buyer held between ``t`` and ``t + 0.001``, maximise their sum) finds the
+  buyers that can rise;
+* LP 3 confirms each remaining buyer: one block per (row, buyer), a copy of the row maximising
+  that buyer's fill with the row's other unfrozen buyers at ``t`` or more. Buyers that cannot rise
+  are frozen at their LP 1 fill and the round repeats.
+
+If a stacked LP fails, its blocks are solved one by one; a block that fails alone is retried with
+other HiGHS settings (:data:`_RETRY`), and one that still fails is treated as the one-row version
+treated it (a failed LP 1 is an error, a failed LP 2 sends every buyer to LP 3, a failed LP 3
+freezes its buyer). Presolve is off, by measurement (see :data:`_PRESOLVE`).
 
 Example
 -------
@@ -25,19 +61,41 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import NamedTuple
 
 import highspy
 import numpy as np
 from numpy.typing import NDArray
 
+from critmin.engine.arrays import rowsum
+from critmin.engine.arrays import safe_div as _safe_div
 from critmin.engine.clearing import dust_free
 
 Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+_Option = bool | int | float | str
 _INF = highspy.kHighsInf
+_COLWISE = int(highspy.MatrixFormat.kColwise)
+_MAXIMIZE = int(highspy.ObjSense.kMaximize)
 #: absolute slack (in fill-rate units) on levels carried from one LP to the next: the solver's
 #: answers are exact only to its feasibility tolerance (1e-10)
 _SLACK = 2e-10
+#: HiGHS presolve on the stacked LPs: off, by measurement. Speed (``benchmarks/bench_lp.py``: the
+#: reference problem, 20 draws, one thread, medians of 5 runs with off and on interleaved, 2-core
+#: machine under other load): off 20.6 and 24.6 draws/s, on 17.0 and 19.9, in two runs. Accuracy
+#: (150,000 random rows, with orders, quotas and pools down to 1e-9 of the others next to them and
+#: magnitudes from 1e-6 to 1e6, against ``clearing.clear_market`` at the engine tests' tolerance):
+#: off, none outside it; on, 5 rows wrong (quotas about 1e-10 of the orders) and one call unsolved;
+#: the earlier one-LP-per-row code (HiGHS's default presolve) failed the same way where both ran.
+_PRESOLVE = "off"
+#: HiGHS settings to retry a block with when it fails alone: rare (1 call in 3,000 random batches
+#: with orders and quotas a millionth of those next to them, where the dual simplex stopped 4e-10
+#: short of feasible); without HiGHS's own scaling it solved (``tests/test_lp_kernels.py``)
+_RETRY: tuple[dict[str, _Option], ...] = ({"presolve": "on"}, {"simplex_scale_strategy": 0})
+#: the most columns in one stacked LP (beyond, consecutive blocks go in several): a simplex solve
+#: grows faster than its size; 1,000 rows of 13 buyers took 2.6 ms a row in one LP, 1.1-1.3 ms a
+#: row in pieces of 500 to 5,000 columns
+_MAX_COLS = 5000
 
 
 _BANNER_LOCK = threading.Lock()
@@ -59,6 +117,7 @@ def _highs() -> highspy.Highs:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    h.setOptionValue("presolve", _PRESOLVE)
     return h
 
 
@@ -70,261 +129,323 @@ class _Model:
     passes the whole model.
 
     Changing only the data of a kept model (costs, bounds and the changed matrix entries) and
-    starting from the previous basis was 1.2x faster, but on orders of a few micro-tonnes next to
-    tens of tonnes it returned wrong allocations or no solution (5 of 3,000 random markets wrong,
-    25 unsolved; ``tests/test_engine.py::test_lp_kernels_agree_over_a_long_sequence``); passing the
-    whole model gets every one right.
+    starting from the previous basis was 1.2x faster in the one-LP-per-row version, but on orders
+    of a few micro-tonnes next to tens of tonnes it returned wrong allocations or no solution (5 of
+    3,000 random markets wrong, 25 unsolved;
+    ``tests/test_engine.py::test_lp_kernels_agree_over_a_long_sequence``); passing the whole model
+    gets every one right.
     """
 
     def __init__(self) -> None:
         self.h = _highs()
 
-    def solve(self, cost: Array, lower: Array, upper: Array, a: Array, row_lower: Array, row_upper: Array,
-              maximize: bool) -> Array:  # fmt: skip
+    def solve(self, lp: _Lp, options: dict[str, _Option] | None = None) -> Array | None:
+        """The column values of ``lp`` (maximised), or None if HiGHS does not find an optimum;
+        ``options`` apply to this solve only."""
         h = self.h
-        col_upper = np.where(np.isfinite(upper), upper, _INF).astype(float)
-        row_lo = np.where(np.isfinite(row_lower), row_lower, -_INF).astype(float)
-        row_hi = np.where(np.isfinite(row_upper), row_upper, _INF).astype(float)
-        self._pass(cost, lower, col_upper, a, row_lo, row_hi, maximize)
+        h.clearModel()
+        n_col, n_row = lp.cost.size, lp.row_lower.size
+        # the array overload of passModel: about 25x faster to pass than a HighsLp built field by field
+        status = h.passModel(n_col, n_row, lp.a_value.size, _COLWISE, _MAXIMIZE, 0.0, lp.cost, lp.col_lower,
+                             lp.col_upper, lp.row_lower, lp.row_upper, lp.a_start, lp.a_index, lp.a_value,
+                             np.zeros(n_col, dtype=np.int32))  # fmt: skip
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS rejected the allocation model")
         # a guard, not a budget: HiGHS's clock runs across solves on one instance
         h.setOptionValue("time_limit", h.getRunTime() + 30.0)
-        h.run()
-        ms = h.getModelStatus()
-        if ms != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"HiGHS did not solve the allocation model: {h.modelStatusToString(ms)}")
+        saved = {k: h.getOptionValue(k)[1] for k in options or {}}
+        try:
+            for k, v in (options or {}).items():
+                h.setOptionValue(k, v)
+            h.run()
+        finally:
+            for k, v in saved.items():
+                h.setOptionValue(k, v)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
         return np.asarray(h.getSolution().col_value, dtype=float)
 
-    def _pass(self, cost: Array, lower: Array, upper: Array, a: Array, row_lo: Array, row_hi: Array,
-              maximize: bool) -> None:  # fmt: skip
-        n_row, n_col = a.shape
-        lp = highspy.HighsLp()
-        lp.num_col_ = n_col
-        lp.num_row_ = n_row
-        lp.col_cost_ = np.asarray(cost, dtype=float)
-        lp.col_lower_ = np.asarray(lower, dtype=float)
-        lp.col_upper_ = upper
-        lp.row_lower_ = row_lo
-        lp.row_upper_ = row_hi
-        lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-        nz = a != 0
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nz.sum(0))]).astype(np.int32)
-        rows, cols = np.nonzero(nz.T)
-        lp.a_matrix_.index_ = cols.astype(np.int32)
-        lp.a_matrix_.value_ = a.T[rows, cols].astype(float)
-        self.h.clearModel()
-        if self.h.passModel(lp) == highspy.HighsStatus.kError:
-            raise RuntimeError("HiGHS rejected the allocation model")
+
+class _Lp(NamedTuple):
+    """A maximisation LP, column-wise (``a_start`` has one entry per column and the end)."""
+
+    cost: Array
+    col_lower: Array
+    col_upper: Array
+    row_lower: Array
+    row_upper: Array
+    a_start: NDArray[np.int32]
+    a_index: NDArray[np.int32]
+    a_value: Array
 
 
-def _solve(
-    key: tuple[Any, ...],
-    cost: Array,
-    lower: Array,
-    upper: Array,
-    a: Array,
-    row_lower: Array,
-    row_upper: Array,
-    maximize: bool = False,
-) -> Array:
-    """Solve a small LP given dense ``a`` (rows x cols) on this thread's HiGHS instance; return the
-    column values. ``key`` names the LP's structure (in error messages)."""
+def _model() -> _Model:
     model: _Model | None = getattr(_LOCAL, "model", None)
     if model is None:
         model = _LOCAL.model = _Model()
-    try:
-        return model.solve(cost, lower, upper, a, row_lower, row_upper, maximize)
-    except RuntimeError as exc:
-        raise RuntimeError(f"{exc} ({key[0]} LP, {key[1:]})") from None
+    return model
 
 
-def _flat(*arrays: Any) -> list[Array]:
+def _flat(*arrays: object) -> list[Array]:
     return [np.asarray(x, dtype=float) for x in arrays]
 
 
+# --- market clearing ---------------------------------------------------------------------------
+
+
 def clear_market_lp(SE: Array, SO: Array, D: Array, u: Array, targeted: NDArray[np.bool_]) -> Array:
-    """Lexicographic max-min fair deliveries by progressive filling with HiGHS LPs (per batch item)."""
+    """Lexicographic max-min fair deliveries: closed form where a row has no targeted buyer or its
+    supply covers every order, batched progressive filling with HiGHS for the other rows."""
     SE, SO, D, u = _flat(SE, SO, D, u)
     SE, SO, D = dust_free(SE, SO, D)
-    tgt = np.broadcast_to(np.asarray(targeted, dtype=bool), D.shape)
-    batch = D.shape[:-1]
-    out = np.zeros(D.shape)
-    for idx in np.ndindex(*batch):
-        out[idx] = _clear_one(float(SE[idx]), float(SO[idx]), D[idx], u[idx], tgt[idx])
-    return out
+    shape = D.shape
+    n = shape[-1]
+    se = np.broadcast_to(SE, shape[:-1]).reshape(-1)
+    so = np.broadcast_to(SO, shape[:-1]).reshape(-1)
+    d = D.reshape(-1, n)
+    uu = np.broadcast_to(u, shape).reshape(-1, n)
+    # a buyer restricted in the market: a target that orders something, under a finite quota
+    tgt = np.broadcast_to(np.asarray(targeted, dtype=bool), shape).reshape(-1, n) & (d > 0) & (uu < np.inf)
+    total = rowsum(d)
+    # closed form: the common fill (rows without a target, rows with no supply, rows covered)
+    y = np.minimum(1.0, _safe_div(se + so, total))[:, None] * d
+    cap = np.where(tgt, np.minimum(np.maximum(uu, 0.0), d), d)
+    covered = total <= so + np.minimum(se, rowsum(cap))
+    hard = np.flatnonzero(tgt.any(-1) & ~covered & (se + so > 0))
+    if hard.size:
+        y[hard] = _progressive_filling(se[hard], so[hard], d[hard], uu[hard], tgt[hard])
+    return y.reshape(shape)
+
+
+class _Blocks(NamedTuple):
+    """The rows of one stacked LP (one block each), every field with a leading block axis."""
+
+    se: Array  # (b,) restricted pool's supply
+    so: Array  # (b,) free pool's supply
+    d: Array  # (b, n) orders (0 for a buyer not in the block)
+    fcap: Array  # (b, n) most fill a buyer may take from the restricted pool
+    fixed: Mask  # (b, n) frozen buyers
+    fval: Array  # (b, n) their fill
+
+    def take(self, i: NDArray[np.intp] | NDArray[np.bool_] | slice) -> _Blocks:
+        """The blocks ``i`` (indices, a mask or a slice)."""
+        return _Blocks(self.se[i], self.so[i], self.d[i], self.fcap[i], self.fixed[i], self.fval[i])
 
 
 def _fill_lp(
-    se: float,
-    so: float,
-    d: Array,
-    fcap: Array,
-    fixed: dict[int, float],
-    floor: float,
-    objective: Array,
-    extra_upper: Array | None = None,
-) -> Array:
-    """One LP of the progressive filling, in fill-rate units (scale-free).
+    blk: _Blocks, floor: Array, top: Array, obj_fill: Array, obj_t: Array | None = None
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """One stacked LP of the progressive filling, in fill-rate units; returns each buyer's fill
+    ``(b, n)``, each block's ``t`` ``(b,)`` and whether each block was solved ``(b,)``.
 
-    Columns: ``fE_j``, ``fO_j`` (buyer j's fill from each pool) and ``t``. Rows: each pool's
-    supply (``sum_j D_j fE_j <= SE``, scaled by the pool's supply); each buyer's fill
-    ``fE_j + fO_j`` between ``floor`` (unfixed) or its fixed value and 1 (or ``extra_upper``).
-    ``objective`` has one weight per column.
+    Per block: columns ``fE_j``, ``fO_j`` (buyer j's fill from each pool) and, given ``obj_t``
+    (LP 1), ``t``. Rows: each pool's supply (``sum_j D_j fE_j <= SE``, scaled by the pool's
+    supply); per buyer ``fill_j = fE_j + fO_j`` between ``floor`` and ``top`` (unfrozen) or its
+    frozen value (with a hair of slack for the solver's tolerance); with ``t``, per unfrozen buyer
+    ``fill_j - t >= 0``. Maximises ``obj_fill . fill (+ obj_t . t)`` summed over the blocks.
     """
-    n = d.size
-    cols = 2 * n + 1
-    # the same structure whoever is frozen (one model per buyer count): rows E pool, O pool,
-    # then per buyer "fill_j - t >= 0" (left free once j is frozen) and "fill_j in [lo, hi]"
-    a = np.zeros((2 + 2 * n, cols))
-    scale_e = max(se, 1e-6 * float(d.sum()))
-    scale_o = max(so, 1e-6 * float(d.sum()))
-    a[0, :n] = d / scale_e
-    a[1, n : 2 * n] = d / scale_o
-    j = np.arange(n)
-    a[2 + j, j] = a[2 + j, n + j] = 1.0
-    a[2 + j, 2 * n] = -1.0
-    a[2 + n + j, j] = a[2 + n + j, n + j] = 1.0
-    is_fixed = np.zeros(n, dtype=bool)
-    fixed_val = np.zeros(n)
-    for i, f in fixed.items():
-        is_fixed[i], fixed_val[i] = True, f
-    top = np.ones(n) if extra_upper is None else np.asarray(extra_upper, dtype=float)
-    # a frozen buyer keeps its fill (a hair of slack absorbs the solver's tolerance)
-    lo = np.concatenate([[-np.inf, -np.inf], np.where(is_fixed, -np.inf, 0.0),
-                         np.where(is_fixed, np.maximum(fixed_val - _SLACK, 0.0), floor)])  # fmt: skip
-    hi = np.concatenate([[se / scale_e, so / scale_o], np.full(n, np.inf), np.where(is_fixed, fixed_val + _SLACK, top)])
-    lower = np.zeros(cols)
-    upper = np.concatenate([fcap, np.full(n, np.inf), [1.0]])
-    return _solve(("fill", n), objective, lower, upper, a, lo, hi, maximize=True)
+    fill = np.zeros(blk.d.shape)
+    t = np.zeros(blk.se.shape)
+    ok = np.ones(blk.se.shape, dtype=bool)
+    # consecutive blocks in pieces of about _MAX_COLS columns (one piece in all but huge calls)
+    cols = 2 * np.count_nonzero(blk.d > 0, axis=-1) + (obj_t is not None)
+    piece = (np.cumsum(cols) - cols) // _MAX_COLS
+    for p in np.unique(piece):
+        i = np.flatnonzero(piece == p)
+        sl = slice(int(i[0]), int(i[-1]) + 1)
+        ot = None if obj_t is None else obj_t[sl]
+        fill[sl], t[sl], ok[sl] = _fill_piece(blk.take(sl), floor[sl], top[sl], obj_fill[sl], ot)
+    return fill, t, ok
 
 
-def _clear_one(se: float, so: float, d: Array, u: Array, tgt: NDArray[np.bool_]) -> Array:
-    """Progressive filling: raise the common fill of the unfrozen buyers as far as possible
-    (LP 1); freeze the buyers that cannot go above it (LP 2 finds those that can, LP 3 confirms
-    each remaining one); repeat with the rest."""
-    y = np.zeros(d.shape)
-    act = np.flatnonzero(d > 0)
-    if act.size == 0 or se + so <= 0:
-        return y
-    dd = d[act]
-    n = act.size
-    fcap = np.where(tgt[act], np.minimum(np.maximum(u[act], 0.0) / dd, 1.0), 1.0)
-    fixed: dict[int, float] = {}
+def _fill_piece(
+    blk: _Blocks, floor: Array, top: Array, obj_fill: Array, obj_t: Array | None
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """:func:`_fill_lp` on blocks stacked into one LP; if HiGHS does not solve it, block by block."""
+    sol = _model().solve(_stacked(blk, floor, top, obj_fill, obj_t))
+    if sol is not None:
+        return *_unpack(sol, blk.d > 0), np.ones(blk.se.shape, dtype=bool)
+    # numerically at the edge somewhere: every block alone, so one bad block spoils only itself
+    fill = np.zeros(blk.d.shape)
+    t = np.zeros(blk.se.shape)
+    ok = np.ones(blk.se.shape, dtype=bool)
+    for i in range(blk.se.size):
+        one = blk.take(slice(i, i + 1))
+        ot = None if obj_t is None else obj_t[i : i + 1]
+        lp = _stacked(one, floor[i : i + 1], top[i : i + 1], obj_fill[i : i + 1], ot)
+        sol = _model().solve(lp)
+        for options in _RETRY:
+            if sol is None:
+                sol = _model().solve(lp, options)
+        if sol is None:
+            ok[i] = False
+        else:
+            f1, t1 = _unpack(sol, one.d > 0)
+            fill[i], t[i] = f1[0], t1[0]
+    return fill, t, ok
+
+
+def _stacked(blk: _Blocks, floor: Array, top: Array, obj_fill: Array, obj_t: Array | None) -> _Lp:
+    """The block-diagonal LP of :func:`_fill_lp`, column-wise.
+
+    Layout with ``K`` (block, buyer) pairs in row-major order, ``L`` of them unfrozen: columns
+    ``fE`` (K), ``fO`` (K), then ``t`` (one per block); rows: E pools (one per block), O pools,
+    ``fill`` (K), then ``fill - t`` (L). Without ``obj_t`` there is no ``t`` and no ``fill - t``
+    row (``t = 0`` would satisfy them all)."""
+    b = blk.se.size
+    bi, ji = np.nonzero(blk.d > 0)
+    K = bi.size
+    k = np.arange(K)
+    dsum = rowsum(blk.d)
+    scale_e = np.maximum(blk.se, 1e-6 * dsum)
+    scale_o = np.maximum(blk.so, 1e-6 * dsum)
+    dk = blk.d[bi, ji]
+    fixed = blk.fixed[bi, ji]
+    fval = blk.fval[bi, ji]
+    fill_row = 2 * b + k
+    ones = np.ones(K)
+    # (column, row, value): fE_k in its E pool and fill rows, fO_k in its O pool and fill rows
+    col = [k, k, K + k, K + k]
+    row = [bi, fill_row, b + bi, fill_row]
+    val = [dk / scale_e[bi], ones, dk / scale_o[bi], ones]
+    n_col, row_lo, row_hi = 2 * K, [], []
+    if obj_t is not None:
+        # fill_k - t_r >= 0 for each unfrozen pair k of block r
+        lk = np.flatnonzero(~fixed)
+        link = 2 * b + K + np.arange(lk.size)
+        col += [lk, K + lk, 2 * K + bi[lk]]
+        row += [link, link, link]
+        val += [np.ones(lk.size), np.ones(lk.size), -np.ones(lk.size)]
+        n_col += b
+        row_lo, row_hi = [np.zeros(lk.size)], [np.full(lk.size, _INF)]
+    cols, rows, vals = np.concatenate(col), np.concatenate(row), np.concatenate(val)
+    order = np.lexsort((rows, cols))
+    start = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=n_col))])
+    cost = [obj_fill[bi, ji], obj_fill[bi, ji]] + ([] if obj_t is None else [obj_t])
+    # an empty pool sells nothing: its columns are fixed at 0 (left to its row alone, a buyer could
+    # take up to the feasibility tolerance over the row's largest coefficient from it)
+    upper = [np.where(blk.se[bi] > 0, blk.fcap[bi, ji], 0.0), np.where(blk.so[bi] > 0, _INF, 0.0)]
+    upper += [] if obj_t is None else [np.ones(b)]
+    return _Lp(
+        cost=np.concatenate(cost).astype(float),
+        col_lower=np.zeros(n_col),
+        col_upper=np.concatenate(upper),
+        row_lower=np.concatenate(
+            [np.full(2 * b, -_INF), np.where(fixed, np.maximum(fval - _SLACK, 0.0), floor[bi]), *row_lo]
+        ),
+        row_upper=np.concatenate(
+            [blk.se / scale_e, blk.so / scale_o, np.where(fixed, fval + _SLACK, top[bi, ji]), *row_hi]
+        ),
+        a_start=start.astype(np.int32),
+        a_index=rows[order].astype(np.int32),
+        a_value=vals[order],
+    )
+
+
+def _unpack(sol: Array, act: Mask) -> tuple[Array, Array]:
+    bi, ji = np.nonzero(act)
+    K = bi.size
+    fill = np.zeros(act.shape)
+    fill[bi, ji] = sol[:K] + sol[K : 2 * K]
+    t = sol[2 * K :] if sol.size > 2 * K else np.zeros(act.shape[0])
+    return fill, t
+
+
+def _progressive_filling(se: Array, so: Array, d: Array, u: Array, tgt: Mask) -> Array:
+    """Progressive filling over rows ``(m, n)``, every LP stacked over the rows still filling:
+    raise the common fill of each row's unfrozen buyers (LP 1); freeze the buyers that cannot go
+    above it (LP 2 finds those that can, LP 3 confirms each remaining one); repeat with the rest."""
+    m, n = d.shape
+    act = d > 0
+    fcap = np.where(tgt, np.minimum(_safe_div(np.maximum(u, 0.0), d), 1.0), 1.0)
+    fixed = ~act
+    fval = np.zeros((m, n))
     tol = 1e-9
-    while len(fixed) < n:
-        live = [j for j in range(n) if j not in fixed]
-        obj = np.zeros(2 * n + 1)
-        obj[2 * n] = 1.0
-        sol1 = _fill_lp(se, so, dd, fcap, fixed, 0.0, obj)
-        t = float(sol1[2 * n])
+    rows = np.flatnonzero(~fixed.all(-1))
+    while rows.size:
+        blk = _Blocks(se[rows], so[rows], d[rows], fcap[rows], fixed[rows], fval[rows])
+        b = rows.size
+        live = ~blk.fixed
+        obj_t = np.ones(b)
+        fill1, t, ok = _fill_lp(blk, np.zeros(b), np.ones((b, n)), np.zeros((b, n)), obj_t)
+        if not ok.all():
+            bad = rows[~ok][0]
+            raise RuntimeError(f"HiGHS did not solve the allocation model (fill LP, row {se[bad], so[bad], d[bad]})")
         # frozen buyers keep their fill in this solution: a feasible witness for every later LP
-        witness = np.minimum(sol1[:n] + sol1[n : 2 * n], 1.0)
-        used = t * dd[live].sum() + sum(dd[j] * f for j, f in fixed.items())
-        if t >= 1 - tol or used >= (se + so) * (1 - tol):
-            # everyone left is served in full, or all supply is used: no one can rise any further
-            fixed.update({j: float(witness[j]) for j in live})
-            break
-        # LP 2: who can rise above t (each by at most a small step) with the others held at t?
-        step = min(1e-3, (1 - t) / 2)
-        obj = np.zeros(2 * n + 1)
-        obj[:n] = obj[n : 2 * n] = [0.0 if j in fixed else 1.0 for j in range(n)]
-        floor = max(t - _SLACK, 0.0)  # the level just found, less the solver's tolerance
-        try:
-            sol = _fill_lp(se, so, dd, fcap, fixed, floor, obj, extra_upper=np.full(n, t + step))
-            fill = sol[:n] + sol[n : 2 * n]
-        except RuntimeError:  # numerically at the edge: test every buyer with LP 3 instead
-            fill = witness.copy()
-        can_rise = {j for j in live if fill[j] > t + 1e-6 * step}
-        frozen = []
-        for j in live:
-            if j in can_rise:
-                continue
-            # LP 3: the most j alone can get with every other unfrozen buyer at t or more
-            obj = np.zeros(2 * n + 1)
-            obj[j] = obj[n + j] = 1.0
-            try:
-                sol = _fill_lp(se, so, dd, fcap, fixed, floor, obj)
-                best = sol[j] + sol[n + j]
-            except RuntimeError:
-                best = t
-            if best <= t + 1e-9:
-                frozen.append(j)
-        if not frozen:  # numerical safety: freeze the least-served buyer
-            frozen = [min(live, key=lambda j: fill[j])]
-        fixed.update({j: float(witness[j]) for j in frozen})
-    for j, f in fixed.items():
-        y[act[j]] = f * dd[j]
-    return y
+        witness = np.minimum(fill1, 1.0)
+        used = t * rowsum(np.where(live, blk.d, 0.0)) + rowsum(np.where(blk.fixed & act[rows], blk.d * blk.fval, 0.0))
+        done = (t >= 1 - tol) | (used >= (blk.se + blk.so) * (1 - tol))
+        # everyone left is served in full, or all supply is used: no one can rise any further
+        freeze = live & done[:, None]
+        go = ~done
+        if go.any():
+            # LP 2: who can rise above t (each by at most a small step) with the others held at t?
+            sub = blk.take(go)
+            t_g = t[go]
+            step = np.minimum(1e-3, (1 - t_g) / 2)
+            floor = np.maximum(t_g - _SLACK, 0.0)  # the level just found, less the solver's tolerance
+            live_g = live[go]
+            top = np.broadcast_to((t_g + step)[:, None], live_g.shape)
+            fill2, _, ok2 = _fill_lp(sub, floor, top, live_g.astype(float))
+            fill2 = np.where(ok2[:, None], fill2, witness[go])  # at the edge: test every buyer with LP 3
+            cand = live_g & ~(fill2 > (t_g + 1e-6 * step)[:, None])
+            # LP 3: one block per (row, candidate): the most j alone can get with every other
+            # unfrozen buyer of its row at t or more
+            ci, cj = np.nonzero(cand)
+            frozen = np.zeros(live_g.shape, dtype=bool)
+            if ci.size:
+                copies = sub.take(ci)
+                obj = np.zeros((ci.size, n))
+                obj[np.arange(ci.size), cj] = 1.0
+                fill3, _, ok3 = _fill_lp(copies, floor[ci], np.ones((ci.size, n)), obj)
+                best = np.where(ok3, fill3[np.arange(ci.size), cj], t_g[ci])
+                frozen[ci, cj] = best <= t_g[ci] + 1e-9
+            # numerical safety: where no one is confirmed, freeze the least-served buyer
+            none = ~frozen.any(-1)
+            if none.any():
+                least = np.argmin(np.where(live_g, fill2, np.inf), -1)
+                frozen[np.flatnonzero(none), least[none]] = True
+            freeze[go] = frozen
+        r_i, j_i = np.nonzero(freeze)
+        fixed[rows[r_i], j_i] = True
+        fval[rows[r_i], j_i] = witness[r_i, j_i]
+        rows = rows[~fixed[rows].all(-1)]
+    return fval * d
+
+
+# --- closed forms ------------------------------------------------------------------------------
 
 
 def restricted_sales_lp(SE: Array, SO: Array, y: Array, u: Array, targeted: NDArray[np.bool_]) -> tuple[Array, Array]:
-    """The restricted pool's least and most possible sales by LP, then the shared rule
-    (pro-rata share clipped to that range, split in proportion to each buyer's cap)."""
+    """The restricted pool's least and most possible sales in closed form (see the module
+    docstring), then the sales rule (pro-rata share clipped to that range, split in proportion to
+    each buyer's cap)."""
     SE, SO, y, u = _flat(SE, SO, y, u)
+    SE, SO = np.maximum(SE, 0.0), np.maximum(SO, 0.0)
     tgt = np.broadcast_to(np.asarray(targeted, dtype=bool), y.shape)
     cap = np.where(tgt, np.minimum(np.maximum(u, 0.0), y), y)
-    e = np.zeros(y.shape)
-    for idx in np.ndindex(*y.shape[:-1]):
-        se, so, yy, cc = float(SE[idx]), float(SO[idx]), y[idx], cap[idx]
-        total = float(yy.sum())
-        if total <= 0:
-            continue
-        lo, hi = _pool_range(se, so, yy, cc)
-        share = se / (se + so) * total if se + so > 0 else 0.0
-        e_sold = min(max(share, lo), hi)
-        e[idx] = cc * (e_sold / cc.sum()) if cc.sum() > 0 else 0.0
+    total, cap_sum = rowsum(y), rowsum(cap)
+    lo = np.maximum(total - SO, 0.0)
+    hi = np.minimum(SE, cap_sum)
+    share = _safe_div(SE, SE + SO) * total
+    e_sold = np.minimum(np.maximum(share, lo), hi)
+    e = cap * _safe_div(e_sold, cap_sum)[..., None]
     return e, y - e
 
 
-def _pool_range(se: float, so: float, y: Array, cap: Array) -> tuple[float, float]:
-    act = np.flatnonzero(y > 0)
-    n = act.size
-    scale = float(y[act].sum())
-    yy = y[act] / scale
-    # columns xE (n), xO (n); rows: xE + xO = y (n), E pool, O pool
-    a = np.zeros((n + 2, 2 * n))
-    a[np.arange(n), np.arange(n)] = 1.0
-    a[np.arange(n), n + np.arange(n)] = 1.0
-    a[n, :n] = 1.0
-    a[n + 1, n:] = 1.0
-    # the deliveries come from the clearing LPs, exact to their tolerance relative to the pools'
-    # supply: give each pool a 1e-9 share of the two pools' total as slack, or a delivery a hair
-    # above a small pool next to a large one reads as infeasible (seen: deliveries 3.5e-8 t above a
-    # 0.27 t free pool when the restricted pool of 498 t was withheld from every buyer)
-    slack = 1e-9 * (se + so) / scale
-    row_lo = np.concatenate([yy, [-np.inf, -np.inf]])
-    row_hi = np.concatenate([yy, [se / scale + slack, so / scale + slack]])
-    upper = np.concatenate([cap[act] / scale, np.full(n, np.inf)])
-    cost = np.concatenate([np.ones(n), np.zeros(n)])
-    lower = np.zeros(2 * n)
-    hi = _solve(("range-max", n), cost, lower, upper, a, row_lo, row_hi, maximize=True)[:n].sum() * scale
-    lo = _solve(("range-min", n), cost, lower, upper, a, row_lo, row_hi)[:n].sum() * scale
-    return float(lo), float(hi)
-
-
 def priority_fill_lp(supply: Array, need: Array, priority: NDArray[np.int_]) -> Array:
-    """Priority routing by one LP per class: maximise the class's common fill rate with the
-    earlier classes fixed at theirs."""
+    """Priority routing in closed form: each class's common fill is what the earlier classes leave,
+    over its need, at most 1."""
     supply, need = _flat(supply, need)
+    supply = np.maximum(supply, 0.0)
+    need = np.maximum(need, 0.0)
+    prio = np.broadcast_to(np.asarray(priority), need.shape)
     out = np.zeros(need.shape)
-    classes = [int(c) for c in np.unique(priority)]
-    for idx in np.ndindex(*need.shape[:-1]):
-        nd = np.maximum(need[idx], 0.0)
-        tot = {c: float(nd[priority == c].sum()) for c in classes}
-        live = [c for c in classes if tot[c] > 0]
-        if not live or supply[idx] <= 0:
-            continue
-        scale = float(sum(tot.values()))
-        fills: dict[int, float] = {}
-        for c in live:
-            # columns: fill of each live class; one row: sum fill_c * N_c <= supply
-            a = np.array([[tot[x] / scale for x in live]])
-            lower = np.array([max(fills.get(x, 0.0) - _SLACK, 0.0) for x in live])
-            upper = np.array([fills.get(x, 1.0 if x == c else 0.0) for x in live])
-            cost = np.array([1.0 if x == c else 0.0 for x in live])
-            sol = _solve(("priority", len(live)), cost, lower, upper, a, np.array([-np.inf]),
-                         np.array([supply[idx] / scale]), maximize=True)  # fmt: skip
-            fills[c] = float(min(max(sol[live.index(c)], 0.0), 1.0))
-        for c, f in fills.items():
-            out[idx] = np.where(priority == c, nd * f, out[idx])
+    before = np.zeros(supply.shape)  # total need of the classes served earlier
+    for c in np.unique(prio):
+        sel = prio == c
+        n_c = rowsum(np.where(sel, need, 0.0))
+        fill = np.minimum(1.0, _safe_div(np.maximum(supply - before, 0.0), n_c))
+        out = np.where(sel, need * fill[..., None], out)
+        before = before + n_c
     return out
