@@ -1,5 +1,6 @@
-"""Disruption-engine benchmark: one run of each built-in scenario with the fast and the lp engine,
-and the fast engine's throughput on a batch of variants (all in one process).
+"""Disruption-engine benchmark: one run of each built-in scenario with the fast (numpy), compiled
+(numba, after its warm-up) and lp engines, and the fast engine's throughput on a batch of variants
+(all in one process).
 
 Run: ``.venv/bin/python benchmarks/bench_engine.py [--batch 2000]``. Prints seconds per run, the
 lp/fast ratio, and batched variants per second; checks that the batch reproduces the single run.
@@ -15,6 +16,7 @@ import numpy as np
 from critmin.chain import SupplyChain
 from critmin.engine import build_network, compile_scenario, simulate
 from critmin.engine.compiled import replicate, with_mode
+from critmin.engine.month_loop import warm_up
 from critmin.scenario import builtin_names, load_scenario
 from critmin.store import Store, default_db_path
 
@@ -35,15 +37,18 @@ def main() -> None:
     store = Store(default_db_path())
     store.ensure_built()
     chain = SupplyChain.from_store(store)
-    print(f"{'scenario':30s} {'mode':12s} {'months':>6s} {'fast s':>8s} {'lp s':>8s} {'lp/fast':>8s}")
+    warm_up()
+    head = f"{'scenario':30s} {'mode':12s} {'months':>6s} {'fast s':>8s} {'compiled s':>10s} {'lp s':>8s}"
+    print(f"{head} {'lp/fast':>8s}")
     for name in builtin_names():
         s = load_scenario(name)
         net = build_network(chain, s.regions)
         for mode in ("market", "coordinated"):
             lv = with_mode(compile_scenario(s, net, chain.blocs), mode)
             tf = _time(lambda lv=lv, net=net: simulate(net, lv, "fast"))
+            tc = _time(lambda lv=lv, net=net: simulate(net, lv, "compiled"))
             tl = _time(lambda lv=lv, net=net: simulate(net, lv, "lp"), repeat=1)
-            print(f"{name:30s} {mode:12s} {s.months:6d} {tf:8.3f} {tl:8.3f} {tl / tf:8.0f}")
+            print(f"{name:30s} {mode:12s} {s.months:6d} {tf:8.3f} {tc:10.4f} {tl:8.3f} {tl / tf:8.1f}")
     s = load_scenario("china-embargo-framework-12m")
     net = build_network(chain, s.regions)
     lv = compile_scenario(s, net, chain.blocs)

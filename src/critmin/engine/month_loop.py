@@ -79,8 +79,12 @@ def simulate_compiled(
         # draws whose numbers for this group are all equal give equal results: run each once
         # (a group that a disruption does not touch then runs once for the whole batch)
         keys = np.concatenate([np.moveaxis(v, ax, 0).reshape(lv.batch, -1) for v, ax in spec if ax is not None], 1)
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        keys = keys[:, (keys != keys[:1]).any(axis=0)]  # only the numbers that differ between draws
+        if keys.shape[1] == 0:
+            first, inverse = np.zeros(1, dtype=np.int64), np.zeros(lv.batch, dtype=np.int64)
+        else:
+            _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.reshape(-1)
         n = first.size
         if n < lv.batch:
             args = [v if ax is None else np.ascontiguousarray(np.take(v, first, axis=ax)) for v, ax in spec]
@@ -104,7 +108,6 @@ def _pack(
     """The kernel's arguments for group ``gi`` (the network's arrays, the batch's numbers, the
     events that touch the group as stacked arrays), each with its batch axis."""
     M, K, R = g.base_out.shape
-    S = len(net.sectors)
     B, T = lv.batch, lv.months
     coordinated = lv.mode == "coordinated"
     part = np.flatnonzero(lv.coalition).astype(np.int64)
@@ -186,7 +189,8 @@ def _pack(
     ref_pos = np.where(np.take_along_axis(active, ref_region[..., None], -1)[..., 0], ref_pos, -1)
     p_pos = np.ascontiguousarray(pos[:, :, part]).astype(np.int64)
     # sectors sharing an elasticity share its power of the price
-    el_first = np.array([[list(row).index(v) for v in row] for row in lv.elasticity], dtype=np.int64).reshape(B, S)
+    el = np.asarray(lv.elasticity, dtype=float)
+    el_first = np.argmax(el[:, :, None] == el[:, None, :], axis=-1).astype(np.int64)  # (B, S)
     with np.errstate(divide="ignore"):
         inv_el = 1.0 / np.minimum(el_region, -1e-12)
     prio = np.asarray(lv.priority, dtype=np.int64)
