@@ -94,11 +94,11 @@ def main() -> None:
 
     n = args.fast_draws
     f_one = n / min(_timed(s, chain, n, "fast")[0] for _ in range(args.repeat))
-    f_def = n / min(_timed(s, chain, n, "fast", default_threads())[0] for _ in range(args.repeat))
+    f_def = n / min(_timed(s, chain, n, "fast", default_threads("fast"))[0] for _ in range(args.repeat))
     runs = [_timed(s, chain, args.draws, "fast") for _ in range(args.repeat)]
     f_same, fast = args.draws / min(t for t, _ in runs), runs[0][1]
     print(f"fast, 1 thread:  {f_one:8,.0f} draws/s ({n} draws); {f_same:,.0f} draws/s on the lp's {args.draws} draws")
-    print(f"fast, {default_threads()} threads: {f_def:8,.0f} draws/s ({n} draws)")
+    print(f"fast, {default_threads('fast')} threads: {f_def:8,.0f} draws/s ({n} draws)")
     # presolve off and on, interleaved so that both see the same background load
     default = lp._PRESOLVE
     times: dict[str, list[float]] = {"off": [], "on": []}
@@ -118,7 +118,7 @@ def main() -> None:
     l_rate = args.draws / statistics.median(times[default])
     print(
         f"fast/lp (presolve {default}, medians): {f_one / l_rate:,.0f}x fast on 1 thread, {f_def / l_rate:,.0f}x fast "
-        f"on {default_threads()} threads, {f_same / l_rate:,.0f}x on the same {args.draws} draws"
+        f"on {default_threads('fast')} threads, {f_same / l_rate:,.0f}x on the same {args.draws} draws"
     )
     if args.old.exists():
         old = _load_old(args.old)

@@ -504,7 +504,7 @@ def mc_cmd(
     ] = None,
     chunk: Annotated[int, typer.Option("--chunk", help="Draws per batch (bounds memory).")] = 2000,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="In-process threads (default: cores, at most 2).")
+        int | None, typer.Option("--threads", help="In-process threads (default: cores; fast, lp: at most 2).")
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Quantile of VaR and CVaR (0-1).")] = 0.95,
     target_stderr: Annotated[

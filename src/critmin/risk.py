@@ -336,21 +336,25 @@ def run_chunk(
     return out
 
 
-#: in-process threads used by default (beyond two, the GIL-held Python part of each month dominates)
+#: in-process threads used by default with the numpy engines (beyond two, the GIL-held Python part
+#: of each month dominates); the compiled engine releases the GIL and uses every core it may
 MAX_THREADS = 2
 
 
-def default_threads() -> int:
-    """Threads for an in-process run: the cores this process may use, at most :data:`MAX_THREADS`.
+def default_threads(engine: str = "compiled") -> int:
+    """Threads for an in-process run: the cores this process may use (at most :data:`MAX_THREADS`
+    with the ``fast`` and ``lp`` engines, whose month loop holds the GIL).
 
-    >>> 1 <= default_threads() <= MAX_THREADS
+    >>> 1 <= default_threads("fast") <= MAX_THREADS
+    True
+    >>> default_threads("compiled") >= default_threads("fast")
     True
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS))
+    return max(1, cores if engine == "compiled" else min(cores, MAX_THREADS))
 
 
 def chunks(draws: int, chunk: int) -> Iterator[tuple[int, int]]:
@@ -579,7 +583,7 @@ def run_ensemble(
 
         results = _in_order(pieces, window, submit)
     else:
-        n_threads = max(1, min(threads if threads is not None else default_threads(), len(pieces)))
+        n_threads = max(1, min(threads if threads is not None else default_threads(engine), len(pieces)))
         pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
 
         def submit(f: int, c: int) -> _Pending:
