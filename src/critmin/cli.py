@@ -521,8 +521,8 @@ def mc_cmd(
     fmt = choice("format", fmt, DOCUMENT_FORMATS)
     store = _store()
     chain = _chain(store)
-    if choice("engine", engine, ENGINES) == "compiled":
-        _warm_engine()
+    if choice("engine", engine, ENGINES) == "compiled" and not workers and scheduler is None:
+        _warm_engine()  # (on Dask the workers compile it, in their first chunk)
     res = _with_progress(
         fmt == "table" and draws > 200,
         draws,
