@@ -574,3 +574,32 @@ def test_mc_says_what_it_cannot_simulate_and_stores_an_absolute_path(capsys, tmp
     assert code == 0, err
     assert "Ge not simulated" in err
     assert Path(json.loads(out)["per_draw_parquet"]).is_absolute()
+
+
+def test_first_compile_shows_a_spinner_on_a_terminal_and_passes_errors_on(monkeypatch):
+    import io
+    import time
+
+    from rich.console import Console
+
+    from critmin import cli
+    from critmin.engine import month_loop
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=100))
+    monkeypatch.setattr(month_loop, "warm_up", lambda: time.sleep(0.8))
+    cli._warm_engine()
+    assert "compiling the engine" in buf.getvalue()
+
+    def broken() -> None:
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(month_loop, "warm_up", broken)
+    with pytest.raises(RuntimeError, match="no compiler"):
+        cli._warm_engine()
+    # quick (cached) loads show nothing
+    buf.truncate(0)
+    buf.seek(0)
+    monkeypatch.setattr(month_loop, "warm_up", lambda: None)
+    cli._warm_engine()
+    assert "compiling" not in buf.getvalue()
