@@ -78,7 +78,9 @@ def simulate_compiled(
         args = [v for v, _ in spec]
         # draws whose numbers for this group are all equal give equal results: run each once
         # (a group that a disruption does not touch then runs once for the whole batch)
-        keys = np.concatenate([np.moveaxis(v, ax, 0).reshape(lv.batch, -1) for v, ax in spec if ax is not None], 1)
+        keys = np.concatenate(
+            [np.moveaxis(v, ax, 0).reshape(lv.batch, -1).astype(float) for v, ax in spec if ax is not None], 1
+        ).view(np.int64)  # compared bit for bit (-0.0 is not 0.0, a NaN is itself)
         keys = keys[:, (keys != keys[:1]).any(axis=0)]  # only the numbers that differ between draws
         if keys.shape[1] == 0:
             first, inverse = np.zeros(1, dtype=np.int64), np.zeros(lv.batch, dtype=np.int64)
