@@ -21,12 +21,9 @@ import statistics
 import time
 
 import numpy as np
-from bench_mc import UNCERTAIN
+from bench_mc import reference_problem
 
-from critmin.chain import SupplyChain
 from critmin.risk import dask_client, run_ensemble
-from critmin.scenario import load_scenario
-from critmin.store import Store, default_db_path
 
 
 def main() -> None:
@@ -38,10 +35,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--dask-default-env", action="store_true")
     args = ap.parse_args()
-    store = Store(default_db_path())
-    store.ensure_built()
-    chain = SupplyChain.from_store(store)
-    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    chain, s = reference_problem()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
 
     t = time.perf_counter()

@@ -27,13 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_mc import UNCERTAIN
+from bench_mc import reference_problem
 
 from critmin.chain import SupplyChain
 from critmin.engine import lp
 from critmin.risk import default_threads, run_ensemble
-from critmin.scenario import load_scenario
-from critmin.store import Store, default_db_path
 
 # the module, not the function that critmin.engine re-exports under the same name
 sim = importlib.import_module("critmin.engine.simulate")
@@ -84,10 +82,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--old", type=Path, default=Path("/tmp/lp_old.py"))
     args = ap.parse_args()
-    store = Store(default_db_path())
-    store.ensure_built()
-    chain = SupplyChain.from_store(store)
-    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    chain, s = reference_problem()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
     run_ensemble(s, chain, 10, seed=1, engine="fast")  # warm-up: network cache, imports
     run_ensemble(s, chain, 2, seed=1, engine="lp", threads=1)

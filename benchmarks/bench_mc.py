@@ -29,13 +29,22 @@ import numpy as np
 from critmin.chain import SupplyChain
 from critmin.engine.month_loop import warm_up
 from critmin.risk import run_ensemble
-from critmin.scenario import load_scenario
+from critmin.scenario import Scenario, load_scenario
 from critmin.store import Store, default_db_path
 
 UNCERTAIN = [
     {"field": "disruption[0].severity", "dist": "uniform", "low": 0.5, "high": 1.0},
     {"field": "disruption[0].months", "dist": "triangular", "low": 3, "mode": 9, "high": 18},
 ]
+
+
+def reference_problem() -> tuple[SupplyChain, Scenario]:
+    """The chain of the default store (built if needed) and the reference scenario with its
+    uncertainty (what every Monte Carlo benchmark runs)."""
+    store = Store(default_db_path())
+    store.ensure_built()
+    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    return SupplyChain.from_store(store), s
 
 
 def agree(a, b, rtol: float) -> bool:
@@ -55,10 +64,7 @@ def main() -> None:
     t = time.perf_counter()
     warm_up()
     print(f"compiled engine loaded (or compiled) in {time.perf_counter() - t:.1f} s")
-    store = Store(default_db_path())
-    store.ensure_built()
-    chain = SupplyChain.from_store(store)
-    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    chain, s = reference_problem()
     for engine in ("compiled", "fast", "lp"):
         run_ensemble(s, chain, 4, seed=1, engine=engine)  # warm-up: network cache, imports, compile
 

@@ -13,19 +13,15 @@ import resource
 import sys
 import time
 
-from bench_mc import UNCERTAIN
+from bench_mc import reference_problem
 
-from critmin.chain import SupplyChain
 from critmin.risk import metrics_table, risk_metrics, run_ensemble
-from critmin.scenario import load_scenario
-from critmin.store import Store, default_db_path
 
 
 def main() -> None:
     n = int(sys.argv[1])
     engine = sys.argv[2] if len(sys.argv) > 2 else "compiled"
-    chain = SupplyChain.from_store(Store(default_db_path()))
-    s = load_scenario("china-embargo-framework-12m").with_changes(uncertain=UNCERTAIN)
+    chain, s = reference_problem()
     run_ensemble(s, chain, 4, seed=2, engine=engine)  # warm-up: imports, network cache, compiled code
     t = time.perf_counter()
     ens = run_ensemble(s, chain, n, seed=2, chunk=2000, engine=engine)
