@@ -78,6 +78,10 @@ def test_compiled_equals_numpy_on_builtins(chain, name, mode):
     a = simulate(net, lv, "fast", full=False, monthly=monthly)
     b = simulate(net, lv, "compiled", full=False, monthly=monthly)
     assert_same(a, b)
+    # the defence shortfall alone, month by month (what the stockpile lever sizes against)
+    a = simulate(net, lv, "fast", full=False, monthly=monthly, monthly_sector="defence")
+    b = simulate(net, lv, "compiled", full=False, monthly=monthly, monthly_sector="defence")
+    assert_same(a, b)
 
 
 #: extra events for the random networks: a second exporter's licensing control, a project, a

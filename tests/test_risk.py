@@ -120,6 +120,23 @@ def test_threads_do_not_change_a_draw(chain):
     assert np.all(np.abs(lp_one.shortfall - fast) <= 1e-5 * np.abs(fast) + 1e-7 * scale)
 
 
+@pytest.mark.parametrize("mode", ["market", "coordinated"])
+def test_monthly_defence_shortfall_adds_up_to_the_horizon_total(chain, mode):
+    s = load_scenario("apr2025-heavy-ree").with_changes(
+        uncertain=[{"field": "disruption[0].severity", "dist": "uniform", "low": 0.3, "high": 1.0}]
+    )
+    kept = [("Dy", "JPN"), ("Nd", "USA")]
+    ens = run_ensemble(s, chain, 30, seed=3, chunk=15, mode=mode, keep_monthly=kept, monthly_sector="defence")
+    assert ens.attrs["monthly_sector"] == "defence"
+    for m, r in kept:
+        monthly = ens.monthly_shortfall().sel(material=m, region=r).sum("month").values
+        total = ens.sel(material=m, region=r)["defence_shortfall_t"].values
+        assert float(total.sum()) > 0 or mode == "coordinated"  # the coalition serves defence first
+        np.testing.assert_allclose(monthly, total, rtol=1e-4, atol=1e-6)
+    with pytest.raises(UserError, match="did you mean 'defence'"):
+        run_ensemble(s, chain, 2, seed=3, keep_monthly=kept, monthly_sector="defense")
+
+
 def test_early_stop_falls_on_the_same_chunk_whatever_the_threads(chain):
     s = ga_uncertain()
     one = run_ensemble(s, chain, 400, seed=2, chunk=20, target_stderr=0.2, threads=1)

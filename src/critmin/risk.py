@@ -296,13 +296,15 @@ def run_chunk(
     engine: str,
     mode: str | None,
     keep_monthly: Sequence[tuple[str, str]] = (),
+    monthly_sector: str = "all",
 ) -> ChunkResult:
     """Draws ``first .. first + count - 1``: sample, build the batch, run, summarise. A pure
     function of its arguments (what a Dask worker runs).
 
     Returns (demand, shortfall, defence demand, defence shortfall: (count, pair) float32; first
     month short: (count, pair) int16; price peak: (count, material) float32; monthly shortfall
-    of the kept pairs: (count, kept pair, month) float32). A scenario without ``[[uncertain]]``
+    of the kept pairs, all sectors or ``monthly_sector="defence"`` alone: (count, kept pair,
+    month) float32). A scenario without ``[[uncertain]]``
     entries is run once and its result repeated ``count`` times.
     """
     net = _network(chain, scenario.regions)
@@ -311,7 +313,7 @@ def run_chunk(
         base = with_mode(base, mode)
     runs = count if scenario.uncertain else 1
     lv = apply_draws(base, scenario, sample(scenario, first, runs) if scenario.uncertain else {}, runs)
-    groups = simulate(net, lv, engine, full=False, monthly=keep_monthly)
+    groups = simulate(net, lv, engine, full=False, monthly=keep_monthly, monthly_sector=monthly_sector)
     mask = _pair_mask(net)
 
     def cat(name: str) -> NDArray[Any]:
@@ -484,6 +486,7 @@ def run_ensemble(
     target_stderr: float | None = None,
     threads: int | None = None,
     keep_monthly: Iterable[tuple[str, str]] = (),
+    monthly_sector: str = "all",
 ) -> Ensemble:
     """Run ``draws`` Monte Carlo draws of ``scenario`` on ``chain`` and return the labelled
     per-draw results (see :class:`Ensemble`; provenance and the run id in ``attrs``).
@@ -516,6 +519,9 @@ def run_ensemble(
     keep_monthly
         (material, region) pairs whose monthly shortfall to keep per draw
         (``monthly_shortfall_t``, 4 bytes per draw, pair and month; nothing when empty).
+    monthly_sector
+        ``all`` (default: the kept monthly shortfall sums every sector) or ``defence`` (the
+        defence shortfall alone); recorded in ``attrs["monthly_sector"]``.
 
     Examples
     --------
@@ -534,6 +540,7 @@ def run_ensemble(
     True
     """
     check_run_options(draws, seed, engine, mode, chunk, threads, target_stderr)
+    choice("monthly sector", monthly_sector, ("all", "defence"))
     t0 = time.perf_counter()
     used_seed = scenario.seed if seed is None else seed
     scenario = scenario.with_changes(seed=used_seed)
@@ -571,14 +578,16 @@ def run_ensemble(
     results: Iterator[tuple[int, ChunkResult]]
     if not scenario.uncertain:
         # every draw is the same run: simulate it once, in process, and repeat it
-        one = run_chunk(chain, scenario, 0, 1, engine, mode, kept)
+        one = run_chunk(chain, scenario, 0, 1, engine, mode, kept, monthly_sector)
         results = iter([(0, _repeat(one, draws))])
     elif client is not None:
         chain_ref = client.scatter(chain, broadcast=True, hash=False)
         window = max(2, 2 * sum(client.nthreads().values()))
 
         def submit(f: int, c: int) -> _Pending:
-            fut: _Pending = client.submit(run_chunk, chain_ref, scenario, f, c, engine, mode, kept, pure=False)
+            fut: _Pending = client.submit(
+                run_chunk, chain_ref, scenario, f, c, engine, mode, kept, monthly_sector, pure=False
+            )
             return fut
 
         results = _in_order(pieces, window, submit)
@@ -588,8 +597,8 @@ def run_ensemble(
 
         def submit(f: int, c: int) -> _Pending:
             if pool is None:
-                return _Done(run_chunk(chain, scenario, f, c, engine, mode, kept))
-            return pool.submit(run_chunk, chain, scenario, f, c, engine, mode, kept)
+                return _Done(run_chunk(chain, scenario, f, c, engine, mode, kept, monthly_sector))
+            return pool.submit(run_chunk, chain, scenario, f, c, engine, mode, kept, monthly_sector)
 
         results = _in_order(pieces, n_threads, submit)
     stopped = False
@@ -617,6 +626,7 @@ def run_ensemble(
         "draws": done,
         "draws_requested": draws,
         "chunk": chunk,
+        **({"monthly_sector": monthly_sector} if kept else {}),
         **({"target_stderr": float(target_stderr)} if target_stderr is not None else {}),
         "stopped_early": int(stopped),
         "start": scenario.start,

@@ -62,7 +62,11 @@ _OUTPUTS = (
 
 
 def simulate_compiled(
-    net: Network, lv: CompiledScenario, full: bool = True, monthly: Sequence[tuple[str, str]] = ()
+    net: Network,
+    lv: CompiledScenario,
+    full: bool = True,
+    monthly: Sequence[tuple[str, str]] = (),
+    monthly_sector: str = "all",
 ) -> tuple[Any, ...]:
     """Every material group of ``net`` under the batch ``lv``, as :func:`critmin.engine.simulate`
     with ``engine="compiled"`` (same arguments, same :class:`GroupResult` per group)."""
@@ -74,7 +78,7 @@ def simulate_compiled(
         cells = [
             (g.materials.index(m), net.regions.index(r)) for m, r in monthly if m in g.materials and r in net.regions
         ]
-        spec = _pack(net, gi, g, lv, full, cells)
+        spec = _pack(net, gi, g, lv, full, cells, monthly_sector == "defence")
         args = [v for v, _ in spec]
         # draws whose numbers for this group are all equal give equal results: run each once
         # (a group that a disruption does not touch then runs once for the whole batch)
@@ -105,7 +109,13 @@ def _batched(x: Any, b: int) -> Array:
 
 
 def _pack(
-    net: Network, gi: int, g: Group, lv: CompiledScenario, full: bool, cells: list[tuple[int, int]]
+    net: Network,
+    gi: int,
+    g: Group,
+    lv: CompiledScenario,
+    full: bool,
+    cells: list[tuple[int, int]],
+    monthly_defence: bool = False,
 ) -> list[tuple[Any, int | None]]:
     """The kernel's arguments for group ``gi`` (the network's arrays, the batch's numbers, the
     events that touch the group as stacked arrays), each with its batch axis."""
@@ -204,7 +214,7 @@ def _pack(
         (defence, None), (defence_share, None),
         (dem0_total, None), (light, None), (heavy, None), (coupling is not None, None),
         (lv.coalition.astype(bool), None), (part, None), (prio, None), (np.unique(prio), None),
-        (float(lv.restock_months), None), (cell_m, None), (cell_r, None),
+        (float(lv.restock_months), None), (cell_m, None), (cell_r, None), (monthly_defence, None),
         (el_region, 0), (np.asarray(lv.elasticity, dtype=float), 0),
         (np.asarray(1 - lv.substitution - lv.recycling, dtype=float), 0), (_batched(lv.growth, B), 0),
         (_batched(lv.price_cap, B), 0), (np.asarray(lv.contract_share[gi], dtype=float), 0),
@@ -387,7 +397,7 @@ def _route(
 def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
     B, T, full, coordinated,
     base_out, capacity, yld, demand0, inv_target, home, share0, defence, defence_share, dem0_total,
-    light, heavy, has_coupling, coalition, part, prio, classes, restock, cell_m, cell_r,
+    light, heavy, has_coupling, coalition, part, prio, classes, restock, cell_m, cell_r, monthly_defence,
     el_region, elasticity, sub_rec, growth, price_cap, csh, qual, step, h_grade, thrift_max, thrift_step,
     ev_mask, ev_f, ev_i, out_mask, out_f, pj_mask, pj_f, sp_i, sp_f,
     act, n_act, s_pos, n_sellers, b_pos, n_buyers, p_pos, ref_pos, same_b, el_first, inv_el,
@@ -926,7 +936,10 @@ def _run(  # type: ignore[no-untyped-def]  # (numba infers the types)
                 if full:
                     o_price[b, ti, m] = price
             for c in range(cell_m.shape[0]):
-                kept[b, t, c] = max(need_end[cell_m[c], cell_r[c]] - del_tot[cell_m[c], cell_r[c]], 0.0)
+                if monthly_defence:
+                    kept[b, t, c] = max(dem_def[cell_m[c], cell_r[c]] - del_def[cell_m[c], cell_r[c]], 0.0)
+                else:
+                    kept[b, t, c] = max(need_end[cell_m[c], cell_r[c]] - del_tot[cell_m[c], cell_r[c]], 0.0)
             if full:
                 for m in range(M):
                     for r in range(R):

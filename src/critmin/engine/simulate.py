@@ -126,6 +126,7 @@ def simulate(
     engine: str = "fast",
     full: bool = True,
     monthly: Sequence[tuple[str, str]] = (),
+    monthly_sector: str = "all",
 ) -> tuple[GroupResult, ...]:
     """Run every material group of ``net`` under the batch of levers ``lv``.
 
@@ -134,14 +135,18 @@ def simulate(
     ``monthly`` names (material, region) cells whose monthly end-use shortfall (need − delivered,
     summed over sectors, t per month) each group's summary records in ``monthly_shortfall``
     (B, T, C), whatever ``full``: a group records the cells of its own materials, in the order
-    given. Cells outside the network are ignored.
+    given. Cells outside the network are ignored. ``monthly_sector="defence"`` records the defence
+    shortfall of those cells instead (defence need − defence delivered).
     """
+    choice("monthly sector", monthly_sector, ("all", "defence"))
     if choice("engine", engine, options.ENGINES) == "compiled":
         from critmin.engine.month_loop import simulate_compiled
 
-        return simulate_compiled(net, lv, full, monthly)
+        return simulate_compiled(net, lv, full, monthly, monthly_sector)
     kern = ENGINES[engine]
-    return tuple(_simulate_group(net, gi, g, lv, kern, full, monthly) for gi, g in enumerate(net.groups))
+    return tuple(
+        _simulate_group(net, gi, g, lv, kern, full, monthly, monthly_sector) for gi, g in enumerate(net.groups)
+    )
 
 
 def _severity(
@@ -185,6 +190,7 @@ def _simulate_group(
     kern: Kernels,
     full: bool = True,
     monthly: Sequence[tuple[str, str]] = (),
+    monthly_sector: str = "all",
 ) -> GroupResult:
     M, K, R = g.base_out.shape
     S = len(net.sectors)
@@ -458,7 +464,9 @@ def _simulate_group(
         acc_ddem += dem_def
         acc_ddel += del_def
         first_short = np.where((first_short < 0) & (need_end - del_tot > 1e-9 * need_end), t, first_short)
-        if cells:
+        if cells and monthly_sector == "defence":
+            kept[:, t] = np.maximum(dem_def[:, cell_m, cell_r] - del_def[:, cell_m, cell_r], 0.0)
+        elif cells:
             kept[:, t] = np.maximum(need_end[:, cell_m, cell_r] - del_tot[:, cell_m, cell_r], 0.0)
         # the world price: end-use paid indices weighted by deliveries
         price = np.where(rowsum(del_tot) > 0, _div(rowsum(paid_end * del_tot), rowsum(del_tot)), 1.0)
