@@ -58,9 +58,11 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import highspy
@@ -101,19 +103,26 @@ _MAX_COLS = 5000
 _BANNER_LOCK = threading.Lock()
 
 
-def _highs() -> highspy.Highs:
-    # HiGHS prints a banner from C on construction: silence file descriptor 1 meanwhile (under a
-    # lock, or two threads could each save the other's redirection and lose stdout for good)
+@contextlib.contextmanager
+def silenced_stdout() -> Iterator[None]:
+    """File descriptor 1 points to the null device meanwhile: HiGHS prints a banner from C when
+    it is constructed, which would spoil a JSON document on standard output. Under a lock, or two
+    threads could each save the other's redirection and lose stdout for good."""
     with _BANNER_LOCK:
         sys.stdout.flush()
         saved = os.dup(1)
         try:
             with open(os.devnull, "w") as devnull:
                 os.dup2(devnull.fileno(), 1)
-                h = highspy.Highs()
+                yield
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def _highs() -> highspy.Highs:
+    with silenced_stdout():
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
