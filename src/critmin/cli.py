@@ -67,7 +67,11 @@ import_app = typer.Typer(
 scen_app = typer.Typer(
     help="The built-in scenario library and scenario files.", no_args_is_help=True, rich_markup_mode=None
 )
+optimize_app = typer.Typer(
+    help="Size the framework's levers over the risk ensembles: stockpiles, project portfolios.", no_args_is_help=True
+)
 data_app.add_typer(import_app, name="import")
+app.add_typer(optimize_app, name="optimize")
 app.add_typer(data_app, name="data")
 app.add_typer(scen_app, name="scenarios")
 
@@ -668,6 +672,162 @@ def _numbers(text: str | None, option: str) -> list[float] | None:
         return [float(x) for x in text.split(",")]
     except ValueError:
         raise UserError(f"{option} must be numbers separated by commas (got {text!r})") from None
+
+
+# -- levers -----------------------------------------------------------------------------------------
+@optimize_app.command("stockpile")
+def optimize_stockpile_cmd(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file (with [[uncertain]] entries).")],
+    holders: Annotated[str, typer.Option("--holders", help="Regions holding stockpiles, e.g. USA,JPN.")],
+    materials: Annotated[str, typer.Option("--materials", help="Materials to hold, e.g. Dy,Tb,NdFeB.")],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            help='Risk target per holder, repeatable: "defence_p_shortfall<=0.05", '
+            '"expected_shortfall_t<=5", "cvar95_t<=10", "days_of_cover>=60".',
+        ),
+    ],
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Stages elements may be held at (default separation,metal,magnet).")
+    ] = None,
+    regime: Annotated[str, typer.Option("--regime", help="independent | complementary | both")] = "independent",
+    draws: Annotated[int, typer.Option("--draws", "-n", help="In-sample draws of the optimisation.")] = 200,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the scenario's).")] = None,
+    verify_draws: Annotated[int, typer.Option("--verify-draws", help="Fresh draws of the out-of-sample check.")] = 2000,
+    verify_seed: Annotated[
+        int | None, typer.Option("--verify-seed", help="Seed of the check (default: seed + 1,000,003).")
+    ] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Most to spend, USD.")] = None,
+    buy_months: Annotated[float, typer.Option("--buy-months", help="Months over which the stock is bought.")] = 12.0,
+    carrying_cost: Annotated[
+        float | None, typer.Option("--carrying-cost", help="Yearly holding cost, share of value (default: data).")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="A shortfall counts above this share of demand.")
+    ] = 1e-3,
+    max_rounds: Annotated[int, typer.Option("--max-rounds", help="Out-of-sample rounds at most.")] = 5,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit per round, s.")] = 60.0,
+    benchmark_days: Annotated[float, typer.Option("--benchmark-days", help="The benchmark buffer, days.")] = 60.0,
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """Least-cost stockpiles that meet risk targets over the ensemble, verified out of sample."""
+    from critmin.levers.stockpile import StockpileOptions
+
+    fmt = choice("format", fmt, DOCUMENT_FORMATS)
+    chain = _chain()
+    opts = StockpileOptions(
+        holders=tuple(_split(holders) or ()), materials=tuple(_split(materials) or ()), targets=tuple(target),
+        stages=tuple(_split(stages) or ()), regime=regime, draws=draws, seed=seed, verify_draws=verify_draws,
+        verify_seed=verify_seed, budget_usd=budget, buy_months=buy_months, carrying_share_per_yr=carrying_cost,
+        tolerance=tolerance, max_rounds=max_rounds, time_limit_s=time_limit, benchmark_days=benchmark_days,
+    )  # fmt: skip
+    _warm_engine()
+    res = jobs.stockpile_job(scenario, chain, opts, progress=lambda msg: note(msg, "progress"))
+    if fmt == "json":
+        for n in res.notes:
+            note(n)
+        emit_document(res.document())
+        return
+    p = res.provenance
+    say(f"{res.scenario}: targets {', '.join(map(str, res.targets))} for each of {', '.join(res.holdings.holders)}; "
+        f"{p['draws']:,} in-sample draws (seed {p['seed']}), checked on {p['verify_draws']:,} fresh draws "
+        f"(seed {p['verify_seed']}); {p['seconds']:.0f} s")  # fmt: skip
+    rec = res.recommendation()
+    if rec.empty:
+        say("no stockpile is needed: the targets hold without one")
+    else:
+        emit(rec, "table", title="least-cost stockpile (tonnes of the stage's product; NdFeB: t of magnet)")
+    emit(res.out_of_sample(), "table", title="out of sample: the targets on fresh draws, full engine")
+    totals = ", ".join(f"{r.regime} ${r.total_cost_usd:,.0f} ({r.rounds} round(s), {r.stopped})" for r in res.results)
+    say(f"total cost: {totals}")
+    if res.savings_vs_independent_usd is not None:
+        say(f"what cooperation saves: ${res.savings_vs_independent_usd:,.0f}")
+    bench = res.benchmark
+    emit(
+        bench[bench["kind"] == "holding"].drop(columns=["kind", "metric", "value", "stderr", "met"]),
+        "table",
+        title=f"benchmark: {p['verify_draws']:,} draws with a {opts.benchmark_days:g}-day buffer of each material",
+    )
+    emit(bench[bench["kind"] == "risk"][["holder", "metric", "value", "stderr", "met"]], "table",
+         title="risk the benchmark leaves")  # fmt: skip
+    emit(res.cost_benefit(), "table", title="cost against expected economic loss avoided (fresh draws)")
+    for n in res.notes:
+        note(n)
+
+
+def _contract(kind: str, fmt: str, **kwargs: Any) -> None:
+    fmt = choice("format", fmt, DOCUMENT_FORMATS)
+    res = jobs.price_floor_job(kind, **kwargs)
+    if fmt == "json":
+        for n in res.notes:
+            note(n)
+        emit_document(res.document())
+        return
+    what = "price floor" if kind == "floor" else "offtake guarantee"
+    say(f"{what} on {res.material} at ${res.floor_usd_per_kg:,.2f}/kg for {res.volume_t_per_yr:,.0f} t/yr over "
+        f"{res.years} years, from ${res.start_price_usd_per_kg:,.2f}/kg ({res.start_price_from}); {res.draws:,} "
+        f"price paths, seed {res.seed}")  # fmt: skip
+    say(f"expected cost ${res.expected_cost_usd:,.0f} (± {res.expected_cost_stderr_usd:,.0f}); median "
+        f"${res.p50_cost_usd:,.0f}; 95th percentile ${res.p95_cost_usd:,.0f}; "
+        f"P(any payment) {res.p_any_payment:.1%}")  # fmt: skip
+    emit(res.table(), "table", title="cost to the guarantor by contract year, USD")
+    emit(res.model.table(), "table", title="price model (fit and uncertainty)")
+    for n in res.notes:
+        note(n)
+
+
+_PRICE_MODEL = Annotated[
+    str | None, typer.Option("--price-model", help="TOML price model (default: fitted to the data's series).")
+]
+
+
+@app.command("price-floor")
+def price_floor_cmd(
+    material: Annotated[str, typer.Option("--material", help="Benchmark material, e.g. NdPr.")],
+    floor: Annotated[float, typer.Option("--floor", help="Floor price, USD/kg.")],
+    volume_t_per_yr: Annotated[float, typer.Option("--volume-t-per-yr", help="Volume under the floor, t/yr.")],
+    years: Annotated[int, typer.Option("--years", help="Term, years.")],
+    start_price: Annotated[
+        float | None, typer.Option("--start-price", help="Starting price, USD/kg (default: the data's latest).")
+    ] = None,
+    price_model: _PRICE_MODEL = None,
+    upside_share: Annotated[
+        float, typer.Option("--upside-share", help="Share of the price above the floor the guarantor keeps.")
+    ] = 0.0,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate.")] = 0.0,
+    draws: Annotated[int, typer.Option("--draws", "-n", help="Price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """The guarantor's cost of a price floor paid on the gap between a benchmark price and the floor."""
+    _contract("floor", fmt, material=material, floor_usd_per_kg=floor, volume_t_per_yr=volume_t_per_yr, years=years,
+              start_price_usd_per_kg=start_price, price_model=price_model, draws=draws, seed=seed,
+              upside_share=upside_share, discount_rate=discount_rate)  # fmt: skip
+
+
+@app.command("offtake")
+def offtake_cmd(
+    material: Annotated[str, typer.Option("--material", help="Benchmark material, e.g. NdPr.")],
+    price: Annotated[float, typer.Option("--price", help="Guaranteed purchase price, USD/kg.")],
+    volume_t_per_yr: Annotated[float, typer.Option("--volume-t-per-yr", help="Volume guaranteed, t/yr.")],
+    years: Annotated[int, typer.Option("--years", help="Term, years.")],
+    take_share: Annotated[
+        float, typer.Option("--take-share", help="Share of the volume put to the guarantor when the market is below.")
+    ] = 1.0,
+    start_price: Annotated[
+        float | None, typer.Option("--start-price", help="Starting price, USD/kg (default: the data's latest).")
+    ] = None,
+    price_model: _PRICE_MODEL = None,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate.")] = 0.0,
+    draws: Annotated[int, typer.Option("--draws", "-n", help="Price paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """The cost of a buyer-of-last-resort guarantee: the guarantor buys at the guaranteed price and resells."""
+    _contract("offtake", fmt, material=material, price_usd_per_kg=price, volume_t_per_yr=volume_t_per_yr, years=years,
+              take_share=take_share, start_price_usd_per_kg=start_price, price_model=price_model, draws=draws,
+              seed=seed, discount_rate=discount_rate)  # fmt: skip
 
 
 @app.command("runs")

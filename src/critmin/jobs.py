@@ -513,3 +513,27 @@ def import_usgs_mcs(store: Store, path: str | Path) -> tuple[int, dict[str, int]
     rows, skipped = read_usgs_mcs(path)
     store.ensure_built()
     return store.import_frame("production", rows, str(path)), dict(skipped)
+
+
+# -- levers ----------------------------------------------------------------------------------------
+def stockpile_job(
+    scenario: Scenario | str | Path,
+    chain: SupplyChain,
+    options: Any,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Size complementary stockpiles over the scenario's risk ensemble and verify them out of
+    sample (:func:`critmin.levers.stockpile.optimize_stockpile`; ``options`` a
+    :class:`~critmin.levers.stockpile.StockpileOptions`). Writes nothing."""
+    from critmin.levers.stockpile import optimize_stockpile
+
+    return optimize_stockpile(resolve_scenario(scenario, chain.blocs), chain, options, progress)
+
+
+def price_floor_job(kind: str, **kwargs: Any) -> Any:
+    """The guarantor's cost of a price floor (``kind="floor"``) or an offtake guarantee
+    (``kind="offtake"``) over simulated benchmark prices
+    (:mod:`critmin.levers.price_floor`). Writes nothing."""
+    from critmin.levers.price_floor import offtake_guarantee, price_floor
+
+    return (price_floor if choice("contract", kind, ("floor", "offtake")) == "floor" else offtake_guarantee)(**kwargs)

@@ -95,6 +95,10 @@ class RegimeResult:
     solver: tuple[dict[str, Any], ...]  # per round
     verify_mode: str
     stopped: str  # why the rounds stopped
+    #: the holders' expected economic loss (value of output stopped) on the fresh draws, USD,
+    #: with the stockpile and its standard error (see :mod:`critmin.levers.valuation`)
+    loss_after_usd: float = math.nan
+    loss_after_stderr_usd: float = math.nan
 
     @property
     def total_cost_usd(self) -> float:
@@ -112,6 +116,21 @@ class StockpileOutcome:
     benchmark: pd.DataFrame
     provenance: dict[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the holders' expected economic loss on the fresh draws without any added stockpile
+    loss_before_usd: float = math.nan
+    loss_before_stderr_usd: float = math.nan
+
+    def cost_benefit(self) -> pd.DataFrame:
+        """Per regime: the stockpile's cost against the expected loss it avoids (and their ratio)."""
+        rows = []
+        for r in self.results:
+            avoided = self.loss_before_usd - r.loss_after_usd
+            rows.append(
+                {"regime": r.regime, "cost_usd": r.total_cost_usd, "expected_loss_before_usd": self.loss_before_usd,
+                 "expected_loss_after_usd": r.loss_after_usd, "loss_avoided_usd": avoided,
+                 "benefit_cost_ratio": avoided / r.total_cost_usd if r.total_cost_usd > 0 else math.nan}
+            )  # fmt: skip
+        return pd.DataFrame(rows)
 
     def result(self, regime: str) -> RegimeResult:
         return next(r for r in self.results if r.regime == regime)
@@ -182,6 +201,7 @@ class StockpileOutcome:
             "rounds": {r.regime: r.rounds for r in self.results},
             "stopped": {r.regime: r.stopped for r in self.results},
             "benchmark": records(self.benchmark),
+            "cost_benefit": records(self.cost_benefit()),
             "solver": {r.regime: list(r.solver) for r in self.results},
             "prices": self.prices(),
             "carrying_share_per_yr": self.holdings.carrying_share_per_yr,
@@ -248,6 +268,9 @@ def optimize_stockpile(
         results.append(
             _rounds(scenario, chain, book, targets, sector, options, regime, mode, base, seed, verify_seed, say)
         )
+    say(f"expected economic loss without a stockpile, on {options.verify_draws:,} fresh draws")
+    plain = run_ensemble(scenario, chain, options.verify_draws, seed=verify_seed, mode=scenario.mode)
+    before, before_se = holders_loss(plain, chain, book)
     say(f"benchmark: {options.benchmark_days:g} days of cover, verified on {options.verify_draws:,} draws")
     bench = _benchmark(scenario, chain, book, targets, sector, options, verify_seed)
     provenance = {
@@ -267,7 +290,9 @@ def optimize_stockpile(
         "critmin_version": __version__,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    return StockpileOutcome(scenario.name, book, targets, tuple(results), bench, provenance, tuple(notes))
+    return StockpileOutcome(
+        scenario.name, book, targets, tuple(results), bench, provenance, tuple(notes), before, before_se
+    )
 
 
 def _check_options(o: StockpileOptions) -> None:
@@ -301,6 +326,16 @@ def draws_of(ens: Ensemble, book: Holdings, sector: str) -> tuple[NDArray[np.flo
             S[h, j] = monthly.sel(material=el, region=holder).values * k
             D[h, j] = ens[dem_name].sel(material=el, region=holder).values * k
     return S, D
+
+
+def holders_loss(ens: Ensemble, chain: SupplyChain, book: Holdings) -> tuple[float, float]:
+    """The holders' expected economic loss over the horizon (USD) on ``ens`` and its standard
+    error: :func:`critmin.levers.valuation.economic_loss` of the holders' pairs."""
+    from critmin.levers.valuation import economic_loss
+
+    idx = [i for i, (_, r) in enumerate(ens.pairs) if r in book.holders]
+    loss = economic_loss(ens.isel(pair=idx), chain)
+    return loss.expected_total_usd, loss.stderr_total_usd
 
 
 def reach_of(ens: Ensemble, book: Holdings, sector: str, mode: str) -> NDArray[np.float64]:
@@ -398,6 +433,7 @@ def _rounds(
     stopped = "max_rounds"
     rounds = 0
     last_gap = math.inf
+    ver: Ensemble | None = None
     for rnd in range(1, o.max_rounds + 1):
         rounds = rnd
         S, D = draws_of(ens_in, book, sector)
@@ -435,9 +471,10 @@ def _rounds(
             ens_in = run_ensemble(
                 trial, chain, o.draws, seed=seed, keep_monthly=kept, monthly_sector=sector, mode=verify_mode
             )
+    loss, loss_se = holders_loss(ver, chain, book) if ver is not None else (math.nan, math.nan)
     return RegimeResult(
         regime, held, np.minimum(release, held), cost, checks, rounds, all(c.met for c in checks), tuple(solver),
-        verify_mode, stopped,
+        verify_mode, stopped, loss, loss_se,
     )  # fmt: skip
 
 
