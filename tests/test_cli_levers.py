@@ -99,3 +99,31 @@ def test_offtake_and_price_floor_errors(capsys, db):
     code, out, err = run(capsys, db, "price-floor", "--material", "NdPr", "--floor", "110", "--volume-t-per-yr",
                          "-5", "--years", "10")  # fmt: skip
     assert code == 2 and out == "" and "--volume-t-per-yr" in err
+
+
+def test_shortfall_cost_with_and_without_extra_buy(capsys, db):
+    code, out, err = run(
+        capsys, db, "shortfall-cost", str(EXAMPLE), "--regions", "USA,JPN", "--extra-buy", "Dy=5,Tb=1",
+        "--draws", "60", "--seed", "2", "-f", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    rows = {r["material"]: r for r in doc["materials"]}
+    dy = rows["Dy"]
+    assert dy["extra_buy_t"] == 5 and dy["expected_shortfall_with_extra_buy_t"] < dy["expected_shortfall_t"]
+    assert dy["value_usd"] == pytest.approx(dy["expected_shortfall_t"] * dy["unit_price_usd_per_t"])
+    assert dy["value_with_extra_buy_usd"] == pytest.approx(
+        dy["expected_shortfall_with_extra_buy_t"] * dy["unit_price_usd_per_t"]
+    )
+    assert doc["expected_economic_loss_usd"] > 0
+    code, out, err = run(capsys, db, "shortfall-cost", str(EXAMPLE), "--extra-buy", "Dyy=5", "--draws", "5")
+    assert code == 2 and "did you mean 'Dy'" in err
+
+
+def test_table_10_1_is_reproduced(capsys, db):
+    code, out, err = run(capsys, db, "shortfall-cost", "--table-10-1", "-f", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["ok"] is True
+    ga = next(r for r in doc["rows"] if r["material"].lower().startswith("ga"))
+    assert ga["ok"]

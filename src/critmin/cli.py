@@ -830,6 +830,63 @@ def offtake_cmd(
               seed=seed, discount_rate=discount_rate)  # fmt: skip
 
 
+@app.command("shortfall-cost")
+def shortfall_cost_cmd(
+    scenario: Annotated[
+        str | None, typer.Argument(help="Built-in scenario name or TOML file (omit with --table-10-1).")
+    ] = None,
+    regions: Annotated[
+        str | None, typer.Option("--regions", help="Regions whose shortfall to value (default: the coalition).")
+    ] = None,
+    draws: Annotated[int, typer.Option("--draws", "-n", help="Monte Carlo draws.")] = 1000,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the scenario's).")] = None,
+    extra_buy: Annotated[
+        str | None, typer.Option("--extra-buy", help="Tonnes bought at the start of the crisis, e.g. Dy=5,Tb=1.")
+    ] = None,
+    table_10_1: Annotated[
+        bool, typer.Option("--table-10-1", help="Check the 2013 stockpile report's Table 10-1 arithmetic instead.")
+    ] = False,
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """What a shortfall costs: tonnes and dollars per material, with and without an extra buy, and
+    the value of the output it stops."""
+    fmt = choice("format", fmt, DOCUMENT_FORMATS)
+    if table_10_1:
+        from critmin.levers.valuation import check_table_10_1
+
+        check = check_table_10_1()
+        if fmt == "json":
+            emit_document({"rows": records(check.rows), "totals": None if check.totals is None else
+                           records(check.totals), "ok": check.ok, "note": check.note})  # fmt: skip
+            return
+        emit(check.rows, "table", title="Table 10-1 (2013 stockpile requirements report): each row at one unit price")
+        if check.totals is not None:
+            emit(check.totals, "table", title="the table's totals")
+        say(f"{'reproduced' if check.ok else 'NOT reproduced'}: {check.note}")
+        return
+    if scenario is None:
+        raise UserError("give a scenario (or --table-10-1)")
+    buys: dict[str, float] = {}
+    for part in _split(extra_buy) or []:
+        name, _, value = part.partition("=")
+        try:
+            buys[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--extra-buy must be MATERIAL=TONNES pairs, e.g. Dy=5,Tb=1 (got {part!r})") from None
+    res = jobs.shortfall_cost_job(scenario, _chain(), _split(regions), draws, seed, buys)
+    if fmt == "json":
+        for n in res.notes:
+            note(n)
+        emit_document(res.document())
+        return
+    emit(res.table.drop(columns=["price_source"]), "table",
+         title=f"{res.scenario.name}: shortfall of {', '.join(res.regions)} over {res.scenario.months} months, "
+               f"{res.draws:,} draws (seed {res.seed}); values at the lever unit prices")  # fmt: skip
+    say(f"expected economic loss (value of output stopped): ${res.loss_total_usd:,.0f} (± {res.loss_stderr_usd:,.0f})")
+    for n in res.notes:
+        note(n)
+
+
 @app.command("runs")
 def runs_cmd(fmt: FORMAT = "table") -> None:
     """List the runs stored in the database."""

@@ -537,3 +537,116 @@ def price_floor_job(kind: str, **kwargs: Any) -> Any:
     from critmin.levers.price_floor import offtake_guarantee, price_floor
 
     return (price_floor if choice("contract", kind, ("floor", "offtake")) == "floor" else offtake_guarantee)(**kwargs)
+
+
+@dataclass(frozen=True)
+class ShortfallCostOutcome:
+    """What a scenario's shortfalls cost the chosen regions: per material, the expected shortfall
+    over the horizon, its value at the lever unit price with and without an extra buy, and the
+    expected economic loss (value of output stopped), each with its Monte Carlo standard error."""
+
+    scenario: Scenario
+    regions: tuple[str, ...]
+    table: pd.DataFrame
+    loss_total_usd: float
+    loss_stderr_usd: float
+    draws: int
+    seed: int
+    notes: tuple[str, ...]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "regions": list(self.regions),
+            "draws": self.draws,
+            "seed": self.seed,
+            "materials": records(self.table),
+            "expected_economic_loss_usd": self.loss_total_usd,
+            "stderr_economic_loss_usd": self.loss_stderr_usd,
+            "notes": list(self.notes),
+        }
+
+
+def shortfall_cost_job(
+    scenario: Scenario | str | Path,
+    chain: SupplyChain,
+    regions: Sequence[str] | None = None,
+    draws: int = 1000,
+    seed: int | None = None,
+    extra_buy_t: dict[str, float] | None = None,
+) -> ShortfallCostOutcome:
+    """Value the shortfalls of ``regions`` (default: the scenario's coalition) over the scenario's
+    ensemble: tonnes and dollars per material at the lever unit price (metal, else oxide), with
+    and without an extra buy at the start of the crisis (``extra_buy_t``: tonnes of element per
+    material, taken off each draw's shortfall of the regions together), as the US stockpile
+    requirements reports do, and the expected economic loss
+    (:func:`critmin.levers.valuation.economic_loss`). Writes nothing."""
+    import math
+
+    import numpy as np
+
+    from critmin.levers.valuation import economic_loss, lever_unit_price_usd_per_t
+    from critmin.risk import run_ensemble
+
+    s = resolve_scenario(scenario, chain.blocs)
+    regions = tuple(regions or s.blocs.members(s.coalition))
+    unknown = [r for r in regions if r not in s.regions]
+    if unknown:
+        from critmin.errors import UnknownNameError
+
+        raise UnknownNameError("region (of the scenario)", unknown[0], s.regions)
+    ens = run_ensemble(s, chain, draws, seed=seed)
+    buys = dict(extra_buy_t or {})
+    materials = [str(m) for m in ens["price_material"].values]
+    stray = [m for m in buys if m not in materials]
+    if stray:
+        from critmin.errors import UnknownNameError
+
+        raise UnknownNameError("material with a shortfall (--extra-buy)", stray[0], materials)
+    for m, b in buys.items():
+        if not (math.isfinite(b) and b >= 0):
+            raise UserError(f"--extra-buy {m}: tonnes must be a finite number >= 0 (got {b})")
+    idx = [i for i, (_, r) in enumerate(ens.pairs) if r in regions]
+    sub = ens.isel(pair=idx)
+    loss = economic_loss(sub, chain)
+    per_pair = loss.summary.set_index(["material", "region"])
+    rows, notes = [], []
+    n = ens.draws
+    for m in materials:
+        cols = [i for i, (mm, _) in enumerate(sub.pairs) if mm == m]
+        if not cols:
+            continue
+        x = sub["shortfall_t"].values[:, cols].astype(float).sum(axis=1)
+        if x.max() <= 0:
+            continue
+        price = None
+        for stage in ("metal", "separation"):
+            try:
+                price = lever_unit_price_usd_per_t(chain, m, stage)
+                break
+            except UserError:
+                continue
+        left = np.maximum(x - buys.get(m, 0.0), 0.0)
+        se = float(x.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+        usd = price.usd_per_t if price is not None else math.nan
+        if price is None:
+            notes.append(f"{m}: no lever price: its shortfall is not valued in dollars")
+        m_loss = [per_pair.loc[(m, r), "expected_loss_usd"] for r in regions if (m, r) in per_pair.index]
+        rows.append(
+            {"material": m, "expected_shortfall_t": float(x.mean()), "stderr_t": se, "unit_price_usd_per_t": usd,
+             "value_usd": float(x.mean()) * usd, "extra_buy_t": buys.get(m, 0.0),
+             "expected_shortfall_with_extra_buy_t": float(left.mean()),
+             "value_with_extra_buy_usd": float(left.mean()) * usd,
+             "expected_economic_loss_usd": float(np.nansum(m_loss)) if m_loss else math.nan,
+             "price_source": price.source if price is not None else ""}
+        )  # fmt: skip
+    if loss.unvalued:
+        notes.append(f"no value at risk for {', '.join(loss.unvalued)}: left out of the economic loss")
+    notes.append(
+        "economic loss: the magnet elements of a region count once (a stopped magnet is short of all four); "
+        "values at risk are assumptions per sector (critmin data sources --table parameters)"
+    )
+    return ShortfallCostOutcome(
+        s, regions, pd.DataFrame(rows), loss.expected_total_usd, loss.stderr_total_usd, n,
+        int(ens.attrs["seed"]), tuple(notes),
+    )  # fmt: skip
