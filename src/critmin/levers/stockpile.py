@@ -12,8 +12,11 @@
    stockpiles (holder first, then the partners pro rata) and routes supply by sector priority, so
    defence is served first (docs/engine.md §3, §4.7). What cooperation saves is therefore the
    saving of that whole arrangement, not of sharing stocks alone.
-4. If a target fails, re-run the in-sample draws with the stockpile in place, solve for what to
-   add to it, and verify again, until every target holds, the budget is spent or ``max_rounds``.
+4. If a target fails, re-sample (new in-sample draws, seed + round) with the stockpile in place,
+   solve for what to add to it against a tighter in-sample bound (the target times target /
+   verified value, at most 0.9 of the last: the sample-average answer fits its own draws; this
+   calibrates it on the engine's verdict), and verify again, until every target holds, the budget is spent,
+   ``max_rounds`` is reached or a round closes less than 5 % of the gap (``no_progress``).
 
 Next to it, the benchmark users know: a buffer of ``benchmark_days`` (60) of each holder's
 consumption of each material, its cost and the risk it leaves, on the same fresh draws.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,8 @@ from critmin.scenario import Scenario
 VERIFY_SEED_OFFSET = 1_000_003
 #: a round that closes less than this share of the remaining gap to the targets ends the rounds
 MIN_PROGRESS = 0.05
+#: after a miss out of sample the in-sample bound shrinks by bound / value, at least by this factor
+TIGHTEN_MAX = 0.9
 #: stages tried, in this order, for the benchmark buffer of an element (NdFeB: magnets)
 BENCHMARK_STAGES = ("separation", "metal", "magnet")
 
@@ -433,13 +438,15 @@ def _rounds(
     stopped = "max_rounds"
     rounds = 0
     last_gap = math.inf
+    tight = [1.0] * len(targets)  # in-sample bound = target x this, tightened after a miss
     ver: Ensemble | None = None
     for rnd in range(1, o.max_rounds + 1):
         rounds = rnd
         S, D = draws_of(ens_in, book, sector)
         left = None if o.budget_usd is None else o.budget_usd - float(cost.sum())
+        solved = tuple(replace(t, bound=t.bound * tight[i]) for i, t in enumerate(targets))
         problem = Problem(
-            book, S, D, targets, regime, years, o.buy_months, left, o.tolerance, held if rnd > 1 else None,
+            book, S, D, solved, regime, years, o.buy_months, left, o.tolerance, held if rnd > 1 else None,
             reach_of(ens_in, book, sector, verify_mode),
         )  # fmt: skip
         say(f"{regime}: round {rnd}: solving over {S.shape[2]:,} draws")
@@ -467,9 +474,16 @@ def _rounds(
             stopped = "no_progress"  # the engine barely uses what was added: more of it will not do
             break
         last_gap = gap
-        if rnd < o.max_rounds:
+        # the next round solves for a tighter in-sample bound where the fresh draws missed it (the
+        # sample-average answer fits its own draws: this calibrates it on the engine's verdict)
+        for i, t in enumerate(targets):
+            worst = max((c.value for c in checks if c.target == str(t)), default=t.bound)
+            if t.is_risk and not t.met(worst) and worst > 0:
+                tight[i] *= min(TIGHTEN_MAX, t.bound / worst)
+        solver[-1]["next_in_sample_bounds"] = [t.bound * tight[i] for i, t in enumerate(targets)]
+        if rnd < o.max_rounds:  # re-sample (new draws: seed + round) with the stockpile in place
             ens_in = run_ensemble(
-                trial, chain, o.draws, seed=seed, keep_monthly=kept, monthly_sector=sector, mode=verify_mode
+                trial, chain, o.draws, seed=seed + rnd, keep_monthly=kept, monthly_sector=sector, mode=verify_mode
             )
     loss, loss_se = holders_loss(ver, chain, book) if ver is not None else (math.nan, math.nan)
     return RegimeResult(

@@ -109,8 +109,31 @@ def solve(problem: Problem, time_limit_s: float = 120.0, mip_gap: float = MIP_GA
     """
     if problem.regime not in REGIMES:
         raise UserError(f"unknown regime {problem.regime!r} (valid: {', '.join(REGIMES)})")
+    chance = any(t.metric == "p_shortfall" for t in problem.targets)
+    heuristic: tuple[Any, dict[str, Any], float, float] | None = None
+    if chance:
+        # a feasible answer first: each holder gives up its most severe draws (an LP); it bounds
+        # the exact model, which then only searches for cheaper answers
+        h_model, h_parts = _build(problem, slack=False, severity_order=True)
+        h_status, h_seconds = _run(h_model, time_limit_s, mip_gap)
+        if h_status == "ok":
+            heuristic = (h_model, h_parts, float(h_model.objective.value), h_seconds)
+    cutoff = None if heuristic is None else heuristic[2] * (1 + 1e-6) + 1e-6
     model, parts = _build(problem, slack=False)
-    status, seconds = _run(model, time_limit_s, mip_gap)
+    status, seconds = _run(model, time_limit_s, mip_gap, cutoff)
+    if heuristic is not None:
+        h_model, h_parts, h_cost, h_seconds = heuristic
+        exact_cost = float(model.objective.value) if status in ("ok", "time_limit") else math.inf
+        if status == "infeasible" or exact_cost >= h_cost:
+            # nothing cheaper than the severity order: keep it, with the exact model's bound
+            bound = _dual_bound(model)
+            gap = 0.0 if status == "infeasible" else max(0.0, (h_cost - bound) / h_cost) if h_cost > 0 else 0.0
+            sol = _solution(problem, h_parts, "ok" if gap <= mip_gap else "time_limit", seconds + h_seconds)
+            sol.stats.update(
+                mip_gap=gap, answer="severity order (the exact model found nothing cheaper)",
+                binaries=int(model.binaries.nvars) if len(model.binaries) else 0,
+            )  # fmt: skip
+            return sol
     if status == "infeasible":
         model, parts = _build(problem, slack=True)
         status2, _ = _run(model, time_limit_s, mip_gap)
@@ -119,11 +142,14 @@ def solve(problem: Problem, time_limit_s: float = 120.0, mip_gap: float = MIP_GA
         raise TargetUnreachable(_unreachable_message(problem, parts))
     if status not in ("ok", "time_limit"):
         raise SolverFailed(f"the solver stopped without a solution: {status} (time limit {time_limit_s:g} s)")
-    return _solution(problem, parts, status, seconds)
+    sol = _solution(problem, parts, status, seconds)
+    if chance:
+        sol.stats["answer"] = "exact model"
+    return sol
 
 
 # -- building -----------------------------------------------------------------------------------
-def _build(p: Problem, slack: bool) -> tuple[Any, dict[str, Any]]:
+def _build(p: Problem, slack: bool, severity_order: bool = False) -> tuple[Any, dict[str, Any]]:
     import linopy
 
     book = p.holdings
@@ -199,7 +225,7 @@ def _build(p: Problem, slack: bool) -> tuple[Any, dict[str, Any]]:
                 lhs >= fac * s_f, name=f"coupled_{book.materials[j]}_{book.materials[f]}", mask=(s_f > 0) & (fac > 0)
             )
         parts.update(R=R, S=S, D=D)
-    _add_targets(m, p, parts, slack)
+    _add_targets(m, p, parts, slack, severity_order)
     cost = _add_cost(m, p, X, held)
     parts["cost"] = cost
     if p.budget_usd is not None:
@@ -212,7 +238,7 @@ def _build(p: Problem, slack: bool) -> tuple[Any, dict[str, Any]]:
     return m, parts
 
 
-def _add_targets(m: Any, p: Problem, parts: dict[str, Any], slack: bool) -> None:
+def _add_targets(m: Any, p: Problem, parts: dict[str, Any], slack: bool, severity_order: bool = False) -> None:
     book = p.holdings
     n_all = parts["n_all"]
     R = parts.get("R")
@@ -250,15 +276,23 @@ def _add_targets(m: Any, p: Problem, parts: dict[str, Any], slack: bool) -> None
             tot = S.sum(3)  # (H, M, N)
             over = tot > p.tolerance * D
             needy = over.any(1)  # (H, N)
-            z = m.add_variables(
-                coords=[hc, keep], dims=("holder", "draw"), name=f"z{k}", binary=True,
-                mask=xr.DataArray(needy, coords={"holder": hc, "draw": keep}),
-            )  # fmt: skip
+            allowed = math.floor(t.bound * n_all + 1e-9)
+            zmask = xr.DataArray(needy, coords={"holder": hc, "draw": keep})
+            if severity_order:  # z fixed: each holder gives up its `allowed` most severe draws
+                severity = np.divide(tot, D, out=np.zeros_like(tot), where=D > 0).sum(1)  # (H, N)
+                fixed = np.zeros_like(severity)
+                for h in range(severity.shape[0]):
+                    worst = np.argsort(-np.where(needy[h], severity[h], -np.inf), kind="stable")[:allowed]
+                    fixed[h, worst[needy[h, worst]]] = 1.0
+                zval = xr.DataArray(fixed, coords=zmask.coords)
+                z = m.add_variables(lower=zval, upper=zval, coords=[hc, keep], dims=("holder", "draw"),
+                                    name=f"z{k}", mask=zmask)  # fmt: skip
+            else:
+                z = m.add_variables(coords=[hc, keep], dims=("holder", "draw"), name=f"z{k}", binary=True, mask=zmask)
             big = xr.DataArray(tot, coords={"holder": hc, "material": mc, "draw": keep})
             tol = xr.DataArray(p.tolerance * D, coords=big.coords)
             zf = z.fillna(0)  # a draw with no binary (no shortfall above tolerance) is not short
             m.add_constraints(rsum - big * zf <= tol, name=f"{name}_draw", mask=xr.DataArray(over, coords=big.coords))
-            allowed = math.floor(t.bound * n_all + 1e-9)
             lhs = zf.sum("draw") - (v * n_all if v is not None else 0)
             m.add_constraints(lhs <= allowed, name=name)
             parts[f"z{k}"] = z
@@ -298,11 +332,13 @@ def _add_cost(m: Any, p: Problem, X: Any, held: NDArray[np.float64]) -> Any:
     return sum(terms[1:], terms[0])
 
 
-def _run(m: Any, time_limit_s: float, mip_gap: float) -> tuple[str, float]:
+def _run(m: Any, time_limit_s: float, mip_gap: float, cutoff: float | None = None) -> tuple[str, float]:
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"time_limit": float(time_limit_s), "output_flag": False}
     if any(v.attrs.get("binary") for v in m.variables.data.values()):
         kw["mip_rel_gap"] = mip_gap
+        if cutoff is not None:
+            kw["objective_bound"] = cutoff  # only answers cheaper than a known one are searched
     quiet = logging.getLogger("linopy")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the outcome is reported here, in one line
@@ -358,6 +394,15 @@ def _value(cost: Any, i: int, p: Problem) -> float:
     slopes = np.array([*slopes, p.holdings.price_usd_per_t[i] * PRICE_INDEX_CAP])
     carry = 1.0 + p.holdings.carrying_share_per_yr * p.years
     return float(np.nansum(pieces * slopes) * carry)
+
+
+def _dual_bound(model: Any) -> float:
+    """The exact model's proven lower bound on the cost (0 when the solver has none)."""
+    try:
+        v = float(model.solver_model.getInfo().mip_dual_bound)
+        return v if math.isfinite(v) else 0.0
+    except Exception:
+        return 0.0
 
 
 def _gap(model: Any) -> float | None:
