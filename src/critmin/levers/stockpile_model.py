@@ -344,7 +344,7 @@ def _run(m: Any, time_limit_s: float, mip_gap: float, cutoff: float | None = Non
     quiet.setLevel(logging.ERROR)  # the outcome is reported here, in one line
     try:
         with silenced_stdout():
-            m.solve(solver_name="highs", progress=False, **kw)
+            m.solve(solver_name="highs", io_api="direct", progress=False, **kw)
     finally:
         quiet.setLevel(level)
     seconds = time.perf_counter() - t0
