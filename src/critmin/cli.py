@@ -879,7 +879,10 @@ def shortfall_cost_cmd(
             note(n)
         emit_document(res.document())
         return
-    emit(res.table.drop(columns=["price_source"]), "table",
+    short = {"expected_shortfall_t": "shortfall_t", "unit_price_usd_per_t": "usd_per_t",
+             "expected_shortfall_with_extra_buy_t": "after_buy_t", "value_with_extra_buy_usd": "after_buy_usd",
+             "extra_buy_t": "buy_t", "expected_economic_loss_usd": "economic_loss_usd"}  # fmt: skip
+    emit(res.table.drop(columns=["price_source"]).rename(columns=short), "table",
          title=f"{res.scenario.name}: shortfall of {', '.join(res.regions)} over {res.scenario.months} months, "
                f"{res.draws:,} draws (seed {res.seed}); values at the lever unit prices")  # fmt: skip
     say(f"expected economic loss (value of output stopped): ${res.loss_total_usd:,.0f} (± {res.loss_stderr_usd:,.0f})")

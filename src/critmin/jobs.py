@@ -637,7 +637,7 @@ def shortfall_cost_job(
              "value_usd": float(x.mean()) * usd, "extra_buy_t": buys.get(m, 0.0),
              "expected_shortfall_with_extra_buy_t": float(left.mean()),
              "value_with_extra_buy_usd": float(left.mean()) * usd,
-             "expected_economic_loss_usd": float(np.nansum(m_loss)) if m_loss else math.nan,
+             "expected_economic_loss_usd": float(np.nansum(m_loss)) if m_loss and not np.isnan(m_loss).all() else math.nan,
              "price_source": price.source if price is not None else ""}
         )  # fmt: skip
     if loss.unvalued:
