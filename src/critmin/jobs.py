@@ -567,6 +567,14 @@ class ShortfallCostOutcome:
         }
 
 
+def _nan_sum(values: list[float]) -> float:
+    """The sum of the values that are numbers; NaN when none is."""
+    import math
+
+    nums = [v for v in values if not math.isnan(v)]
+    return float(sum(nums)) if nums else math.nan
+
+
 def shortfall_cost_job(
     scenario: Scenario | str | Path,
     chain: SupplyChain,
@@ -637,7 +645,7 @@ def shortfall_cost_job(
              "value_usd": float(x.mean()) * usd, "extra_buy_t": buys.get(m, 0.0),
              "expected_shortfall_with_extra_buy_t": float(left.mean()),
              "value_with_extra_buy_usd": float(left.mean()) * usd,
-             "expected_economic_loss_usd": float(np.nansum(m_loss)) if m_loss and not np.isnan(m_loss).all() else math.nan,
+             "expected_economic_loss_usd": _nan_sum(m_loss),
              "price_source": price.source if price is not None else ""}
         )  # fmt: skip
     if loss.unvalued:
