@@ -127,3 +127,26 @@ def test_table_10_1_is_reproduced(capsys, db):
     assert doc["ok"] is True
     ga = next(r for r in doc["rows"] if r["material"].lower().startswith("ga"))
     assert ga["ok"]
+
+
+LONG = Path(__file__).resolve().parents[1] / "examples" / "china-embargo-framework-long.toml"
+
+
+def test_optimize_portfolio_json(capsys, db):
+    code, out, err = run(
+        capsys, db, "optimize", "portfolio", str(LONG), "--budget", "1.5e9", "--draws", "20", "--verify-draws", "40",
+        "--seed", "2", "-f", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["budget_usd"] == 1.5e9 and doc["total_capex_usd"] <= 1.5e9
+    assert doc["chosen"] and all(c["why"] for c in doc["candidates"])
+
+
+def test_optimize_portfolio_bad_candidates_file(capsys, db, tmp_path):
+    bad = tmp_path / "cands.toml"
+    bad.write_text(
+        '[[candidate]]\nname = "x"\nstage = "magnet"\nregion = "USA"\ncapex_usd = -5\ncapacty_t_per_yr = 10\n'
+    )
+    code, out, err = run(capsys, db, "optimize", "portfolio", str(LONG), "--budget", "1e9", "--candidates", str(bad))
+    assert code == 2 and out == "" and str(bad) in err and len(err.strip().splitlines()) == 1

@@ -658,3 +658,18 @@ def shortfall_cost_job(
         s, regions, pd.DataFrame(rows), loss.expected_total_usd, loss.stderr_total_usd, n,
         int(ens.attrs["seed"]), tuple(notes),
     )  # fmt: skip
+
+
+def portfolio_job(
+    scenario: Scenario | str | Path,
+    chain: SupplyChain,
+    options: Any,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Choose the projects to finance within a budget over the scenario's risk ensemble, rank
+    every candidate and verify the choice out of sample
+    (:func:`critmin.levers.portfolio.optimize_portfolio`; ``options`` a
+    :class:`~critmin.levers.portfolio.PortfolioOptions`). Writes nothing."""
+    from critmin.levers.portfolio import optimize_portfolio
+
+    return optimize_portfolio(resolve_scenario(scenario, chain.blocs), chain, options, progress)

@@ -230,11 +230,10 @@ def optimize_stockpile(
     >>> chain = critmin.SupplyChain.from_store(critmin.open_store())
     >>> s = critmin.load_scenario("apr2025-heavy-ree").with_changes(uncertain=[
     ...     {"field": "disruption[0].approval_share", "dist": "uniform", "low": 0.1, "high": 0.6}])
-    >>> opts = StockpileOptions(("USA",), ("Dy",), ("defence_expected_shortfall_t<=0.1",),
-    ...                         draws=40, verify_draws=80, benchmark_days=60)
+    >>> opts = StockpileOptions(("JPN",), ("NdFeB",), ("expected_shortfall_t<=100",), draws=30, verify_draws=100)
     >>> out = optimize_stockpile(s, chain, opts)
     >>> out.result("independent").met, out.recommendation()["material"].tolist()
-    (True, ['Dy'])
+    (True, ['NdFeB'])
     """
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)

@@ -18,7 +18,7 @@ Three things, all library functions (the levers and their jobs call them):
 
 Units are explicit: quantities carry a unit (``kg``, ``t``, ``short_ton`` = 907.18474 kg, ``lb`` =
 0.45359237 kg; :data:`KG_PER_UNIT`), prices are USD per that unit, model quantities are tonnes.
-The sources and the arithmetic of every shipped number are in ``docs/levers-valuation.md``.
+The sources and the arithmetic of every shipped number are in ``docs/levers.md`` ("What a shortfall costs").
 
 Example
 -------
