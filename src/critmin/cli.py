@@ -843,6 +843,12 @@ def _contract(kind: str, fmt: str, **kwargs: Any) -> None:
 _PRICE_MODEL = Annotated[
     str | None, typer.Option("--price-model", help="TOML price model (default: fitted to the data's series).")
 ]
+_START_PRICE = Annotated[
+    float | None, typer.Option("--start-price", help="Starting price, USD/kg (default: the data's latest).")
+]
+_DISCOUNT = Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate.")]
+_PATHS = Annotated[int, typer.Option("--draws", "-n", help="Price paths.")]
+_PATH_SEED = Annotated[int, typer.Option("--seed", help="Seed.")]
 
 
 @app.command("price-floor")
@@ -851,16 +857,14 @@ def price_floor_cmd(
     floor: Annotated[float, typer.Option("--floor", help="Floor price, USD/kg.")],
     volume_t_per_yr: Annotated[float, typer.Option("--volume-t-per-yr", help="Volume under the floor, t/yr.")],
     years: Annotated[int, typer.Option("--years", help="Term, years.")],
-    start_price: Annotated[
-        float | None, typer.Option("--start-price", help="Starting price, USD/kg (default: the data's latest).")
-    ] = None,
+    start_price: _START_PRICE = None,
     price_model: _PRICE_MODEL = None,
     upside_share: Annotated[
         float, typer.Option("--upside-share", help="Share of the price above the floor the guarantor keeps.")
     ] = 0.0,
-    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate.")] = 0.0,
-    draws: Annotated[int, typer.Option("--draws", "-n", help="Price paths.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
+    discount_rate: _DISCOUNT = 0.0,
+    draws: _PATHS = 10_000,
+    seed: _PATH_SEED = 0,
     fmt: DOC_FORMAT = "table",
 ) -> None:
     """The guarantor's cost of a price floor paid on the gap between a benchmark price and the floor."""
@@ -878,13 +882,11 @@ def offtake_cmd(
     take_share: Annotated[
         float, typer.Option("--take-share", help="Share of the volume put to the guarantor when the market is below.")
     ] = 1.0,
-    start_price: Annotated[
-        float | None, typer.Option("--start-price", help="Starting price, USD/kg (default: the data's latest).")
-    ] = None,
+    start_price: _START_PRICE = None,
     price_model: _PRICE_MODEL = None,
-    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate.")] = 0.0,
-    draws: Annotated[int, typer.Option("--draws", "-n", help="Price paths.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
+    discount_rate: _DISCOUNT = 0.0,
+    draws: _PATHS = 10_000,
+    seed: _PATH_SEED = 0,
     fmt: DOC_FORMAT = "table",
 ) -> None:
     """The cost of a buyer-of-last-resort guarantee: the guarantor buys at the guaranteed price and resells."""
