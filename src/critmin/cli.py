@@ -815,6 +815,10 @@ def optimize_portfolio_cmd(
                 say(f"  {getattr(r, 'rank', '')}. {r.candidate}: {r.why}")
         else:
             emit(table, "table", title=title)
+    cb = res.cost_benefit
+    if cb:
+        say(f"capex ${cb['cost_usd']:,.0f} against an expected economic loss avoided of "
+            f"${cb['loss_avoided_usd']:,.0f} on the fresh draws (ratio {cb['benefit_cost_ratio']:.2f})")  # fmt: skip
     for n in res.notes:
         note(n)
 

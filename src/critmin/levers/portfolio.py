@@ -140,6 +140,8 @@ class PortfolioOutcome:
     solver: dict[str, Any]
     provenance: dict[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: capex against the counted regions' expected economic loss avoided on the fresh draws
+    cost_benefit: dict[str, float] = field(default_factory=dict)
 
     def value(self, basis: str) -> pd.Series:
         """The objective row of ``basis`` (``model, in sample``, ``engine, in sample``, ``engine,
@@ -162,6 +164,7 @@ class PortfolioOutcome:
             "chosen": list(self.chosen),
             "total_capex_usd": self.total_capex_usd,
             "objective_values": records(self.values),
+            "cost_benefit": plain(self.cost_benefit),
             "candidates": records(self.ranking),
             "substitutes": records(self.substitutes),
             "stockpile": None if self.stockpile is None else records(self.stockpile),
@@ -309,6 +312,7 @@ def optimize_portfolio(
     rows.append(_measured_row("engine, out of sample", objective, options.tolerance, x0, x1, d0, verify_seed))
     values = pd.DataFrame(rows)
     notes += _disagreement(values, objective, options.effect)
+    cost_benefit = _cost_benefit(ver0, ver1, chain, regions, float(np.nansum(capex[sol.chosen])))
 
     say("substitutes: what the chosen projects replace in a stockpile, by year")
     subs = _substitutes(scenario, net, chosen_idx, eligible, problem, out_t, S, joint_S, materials, regions, sector)
@@ -344,8 +348,23 @@ def optimize_portfolio(
     return PortfolioOutcome(
         scenario.name, objective, tuple(regions), tuple(materials), options.budget_usd, options.effect,
         tuple(r.name for r in chosen), float(np.nansum(capex[sol.chosen])), ranking, values, subs, stock, after,
-        added, sources, solver, provenance, tuple(dict.fromkeys(notes)),
+        added, sources, solver, provenance, tuple(dict.fromkeys(notes)), cost_benefit,
     )  # fmt: skip
+
+
+def _cost_benefit(
+    before: Ensemble, after: Ensemble, chain: SupplyChain, regions: Sequence[str], capex_usd: float
+) -> dict[str, float]:
+    """The counted regions' expected economic loss on the fresh draws without and with the chosen
+    projects (:func:`critmin.levers.valuation.economic_loss`), the loss avoided and its ratio to
+    the capex."""
+    from critmin.levers.valuation import cost_benefit, economic_loss
+
+    def loss(ens: Ensemble) -> float:
+        idx = [i for i, (_, r) in enumerate(ens.pairs) if r in regions]
+        return economic_loss(ens.isel(pair=idx), chain).expected_total_usd
+
+    return cost_benefit(capex_usd, loss(before), loss(after))
 
 
 # -- options, candidates, regions, materials ----------------------------------------------------
