@@ -351,7 +351,8 @@ def _price(prm: Params, item: Item) -> tuple[float, str]:
     except UserError:
         raise UserError(
             f"no price for {item.label} (parameter lever_price_usd_per_kg, material={material}, "
-            f"stage={item.stage}): add one with `critmin data import csv parameters FILE` or choose other --stages"
+            f"stage={item.stage}): add one with `critmin data import csv parameters FILE` or choose other --stages "
+            "(a database built by a critmin without levers has none: rebuild it, `critmin data build`)"
         ) from None
     if not (math.isfinite(usd_per_kg) and usd_per_kg > 0):
         raise UserError(f"the price of {item.label} must be positive (lever_price_usd_per_kg = {usd_per_kg})")
