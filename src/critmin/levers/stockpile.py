@@ -45,6 +45,9 @@ from critmin.scenario import Scenario
 
 #: added to the in-sample seed for the out-of-sample draws unless a seed is given
 VERIFY_SEED_OFFSET = 1_000_003
+#: the most in-sample draws: the model holds a variable per holder, item, draw and month (and a
+#: binary per holder and draw for a probability target)
+MAX_DRAWS = 5_000
 #: a round that closes less than this share of the remaining gap to the targets ends the rounds
 MIN_PROGRESS = 0.05
 #: after a miss out of sample the in-sample bound shrinks by bound / value, at least by this factor
@@ -300,8 +303,11 @@ def optimize_stockpile(
 
 
 def _check_options(o: StockpileOptions) -> None:
-    if not 1 <= o.draws <= 20_000:
-        raise UserError(f"--draws must be between 1 and 20,000 for the optimisation (got {o.draws})")
+    if not 1 <= o.draws <= MAX_DRAWS:
+        raise UserError(
+            f"--draws must be between 1 and {MAX_DRAWS:,} for the optimisation (got {o.draws}): the model holds "
+            "every draw and month; more draws belong in the out-of-sample check (--verify-draws)"
+        )
     if not 1 <= o.verify_draws <= 10_000_000:
         raise UserError(f"--verify-draws must be between 1 and 10,000,000 (got {o.verify_draws})")
     for name, v in (("--budget", o.budget_usd), ("--buy-months", o.buy_months), ("--time-limit", o.time_limit_s)):
