@@ -164,6 +164,9 @@ def test_holdings_on_the_data(chain):
         Holdings.build(chain, ("JPN",), ("Dyy",))
     with pytest.raises(UserError, match="end_use"):
         Holdings.build(chain, ("JPN",), ("Dy",), ("end_use",))
+    # Australia has no NdFeB demand in the data: nothing for a stockpile there to cover
+    with pytest.raises(UserError, match=r"no end-use demand in the data for AUS \(NdFeB\)"):
+        Holdings.build(chain, ("AUS", "JPN"), ("NdFeB",))
 
 
 def apr2025():

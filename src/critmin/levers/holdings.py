@@ -185,6 +185,15 @@ class Holdings:
                 gi, mi = net.locate(el)
                 per_month = float(net.groups[gi].demand0[mi, r].sum())
                 consumption[h, j] = per_month * 12 / (content[NDFEB_MEASURE] if m == NDFEB else 1.0)
+        idle = [
+            f"{holder} ({m})" for h, holder in enumerate(holders) for j, m in enumerate(mats[:n_targets])
+            if consumption[h, j] <= 0
+        ]  # fmt: skip
+        if idle:
+            raise UserError(
+                f"--holders: no end-use demand in the data for {', '.join(idle)}: a stockpile there has nothing to "
+                "cover; drop them from --holders or --materials"
+            )
         world, elast = [], []
         for it in items:
             world.append(_world_output(net, it, content))
