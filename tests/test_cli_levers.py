@@ -150,3 +150,32 @@ def test_optimize_portfolio_bad_candidates_file(capsys, db, tmp_path):
     )
     code, out, err = run(capsys, db, "optimize", "portfolio", str(LONG), "--budget", "1e9", "--candidates", str(bad))
     assert code == 2 and out == "" and str(bad) in err and len(err.strip().splitlines()) == 1
+
+
+def test_solver_without_a_solution_is_one_line_not_a_claim(capsys, db):
+    code, out, err = run(
+        capsys, db, "optimize", "stockpile", str(EXAMPLE), "--holders", "USA,JPN", "--materials", "Dy,Tb,NdFeB",
+        "--target", "defence_p_shortfall<=0.05", "--draws", "30", "--verify-draws", "50", "--time-limit", "0.001",
+    )  # fmt: skip
+    assert code == 2 and "no stockpile is needed" not in out
+    assert err.strip().splitlines()[-1].startswith("error: the solver stopped without a solution")
+
+
+def test_days_of_cover_counts_magnets_for_their_elements(capsys, db):
+    # the US cannot use Dy oxide or metal (no plants): its Dy cover is the Dy in NdFeB magnets
+    code, out, err = run(
+        capsys, db, "optimize", "stockpile", str(EXAMPLE), "--holders", "USA", "--materials", "Dy,NdFeB",
+        "--target", "days_of_cover>=30", "--draws", "10", "--verify-draws", "20", "-f", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [r["material"] for r in doc["recommendation"]] == ["NdFeB"]
+    assert all(r["met"] and r["value"] == pytest.approx(30.0) for r in doc["out_of_sample"])
+    assert doc["recommendation"][0]["release_t_per_month"] > 0  # a buffer that can be released
+
+
+def test_shortfall_cost_refuses_ambiguous_options(capsys, db):
+    code, _, err = run(capsys, db, "shortfall-cost", str(EXAMPLE), "--extra-buy", "Dy=5,Dy=3", "--draws", "5")
+    assert code == 2 and "names Dy twice" in err
+    code, _, err = run(capsys, db, "shortfall-cost", str(EXAMPLE), "--table-10-1")
+    assert code == 2 and "give it alone" in err

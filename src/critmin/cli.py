@@ -923,6 +923,9 @@ def shortfall_cost_cmd(
     if table_10_1:
         from critmin.levers.valuation import check_table_10_1
 
+        if scenario is not None or regions or extra_buy:
+            raise UserError("--table-10-1 checks the 2013 report's table: give it alone, without a scenario")
+
         check = check_table_10_1()
         if fmt == "json":
             emit_document({"rows": records(check.rows), "totals": None if check.totals is None else
@@ -938,6 +941,8 @@ def shortfall_cost_cmd(
     buys: dict[str, float] = {}
     for part in _split(extra_buy) or []:
         name, _, value = part.partition("=")
+        if name.strip() in buys:
+            raise UserError(f"--extra-buy names {name.strip()} twice")
         try:
             buys[name.strip()] = float(value)
         except ValueError:

@@ -14,16 +14,17 @@ import pandas as pd
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values (numpy scalars unwrapped, NaN as None)."""
+    """Rows as dicts of plain Python values (numpy scalars unwrapped, NaN and infinities as None)."""
     return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
 def plain(value: Any) -> Any:
-    """``value`` with numpy scalars unwrapped and NaN as None, through nested dicts and lists.
+    """``value`` with numpy scalars unwrapped and NaN and infinities as None (JSON has neither),
+    through nested dicts and lists.
 
     >>> import numpy as np
-    >>> plain({"a": [np.float64(0.5), float("nan")]})
-    {'a': [0.5, None]}
+    >>> plain({"a": [np.float64(0.5), float("nan"), float("inf")]})
+    {'a': [0.5, None, None]}
     """
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
@@ -31,6 +32,6 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

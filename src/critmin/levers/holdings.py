@@ -222,6 +222,15 @@ class Holdings:
         per_day = self.consumption_t_per_yr[h, j] / 365.0
         return tonnes * self.coverage(item, item.material) / per_day if per_day > 0 else math.inf
 
+    def days_held(self, holder: str, tonnes: NDArray[np.float64], material: str) -> float:
+        """Days of the holder's consumption of ``material`` that its holdings (``tonnes`` per item)
+        cover, counting every item that covers it (NdFeB magnets cover Dy and Tb by content)."""
+        h = self.holders.index(holder)
+        j = self.materials.index(material)
+        per_day = self.consumption_t_per_yr[h, j] / 365.0
+        held = float(np.asarray(tonnes, dtype=float) @ self.cover[:, j])
+        return held / per_day if per_day > 0 else math.inf
+
     def tonnes_for_days(self, holder: str, item: Item, days: float) -> float:
         """Tonnes of ``item`` that cover ``days`` of the holder's consumption of its material."""
         h = self.holders.index(holder)

@@ -345,6 +345,13 @@ def optimize_portfolio(
         "seconds": round(time.perf_counter() - t0, 2),
     }
     solver = {"status": sol.status, "seconds": round(sol.seconds, 3), **sol.stats}
+    if sol.status == "time_limit":
+        gap = sol.stats.get("mip_gap")
+        notes.append(
+            f"the solver stopped at its time limit ({options.time_limit_s:g} s) with a gap of "
+            + (f"{gap:.1%}" if isinstance(gap, float) and math.isfinite(gap) else "unknown size")
+            + " to the best possible: the set chosen may not be the best (raise --time-limit)"
+        )
     return PortfolioOutcome(
         scenario.name, objective, tuple(regions), tuple(materials), options.budget_usd, options.effect,
         tuple(r.name for r in chosen), float(np.nansum(capex[sol.chosen])), ranking, values, subs, stock, after,

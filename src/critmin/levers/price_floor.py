@@ -201,8 +201,10 @@ def _guarantee(
     parameter_uncertainty: bool,
 ) -> PriceFloorResult:
     price_flag = "--floor" if contract == "floor" else "--price"
-    floor = _number(price_usd_per_kg, price_flag, "a positive number of USD/kg", low=0.0, low_open=True)
-    volume = _number(volume_t_per_yr, "--volume-t-per-yr", "a positive number of tonnes a year", low=0.0, low_open=True)
+    floor = _number(price_usd_per_kg, price_flag, "a positive number of USD/kg up to 1e6", low=0.0, high=1e6,
+                    low_open=True)  # fmt: skip
+    volume = _number(volume_t_per_yr, "--volume-t-per-yr", "a positive number of tonnes a year up to 1e9", low=0.0,
+                     high=1e9, low_open=True)  # fmt: skip
     n_years = _integer(years, "--years", 1, MAX_YEARS)
     n_draws = _integer(draws, "--draws", 1, MAX_DRAWS)
     seed_i = _integer(seed, "--seed", 0, 2**63 - 1)

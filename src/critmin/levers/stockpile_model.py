@@ -257,8 +257,7 @@ def _add_targets(m: Any, p: Problem, parts: dict[str, Any], slack: bool, severit
             slacks.append((v, 1.0 / max(t.bound, 1e-6 if t.metric == "p_shortfall" else 1e-3)))
         parts["targets"].append((t, v))
         if t.metric == "days_of_cover":
-            same = np.array([[it.material == mat for mat in mc] for it in book.items])
-            own_cover = book.cover[:, :nt] * same
+            own_cover = book.cover[:, :nt]  # every item that covers the material (magnets: by content)
             own = xr.DataArray(own_cover, coords={"item": [i.label for i in book.items], "material": mc})
             need = xr.DataArray(
                 t.bound * book.consumption_t_per_yr[:, :nt] / 365.0, coords={"holder": hc, "material": mc}
@@ -353,8 +352,11 @@ def _run(m: Any, time_limit_s: float, mip_gap: float, cutoff: float | None = Non
         return "ok", seconds
     if cond in ("infeasible", "infeasible_or_unbounded"):
         return "infeasible", seconds
-    if cond == "time_limit" and np.isfinite(m.objective.value or np.nan):
-        return "time_limit", seconds  # a feasible point at the time limit: its gap is reported
+    if cond == "time_limit":
+        value = m.objective.value
+        if value is not None and np.isfinite(value):
+            return "time_limit", seconds  # a feasible point at the time limit: its gap is reported
+        return "time limit reached without a solution", seconds
     return cond, seconds
 
 
@@ -426,10 +428,10 @@ def _unreachable_message(p: Problem, parts: dict[str, Any]) -> str:
             continue
         idx = np.unravel_index(int(np.argmax(sl)), sl.shape)
         who = book.holders[idx[0]] + (f" {book.materials[idx[1]]}" if sl.ndim > 1 else "")
-        best = t.bound - gap if t.metric == "days_of_cover" else t.bound + gap
+        best = max(0.0, t.bound - gap) if t.metric == "days_of_cover" else t.bound + gap
         worst.append(f"{t.metric} {best:.4g} for {who} (target {t})")
     budget = f"within the budget of ${p.budget_usd:,.0f}" if p.budget_usd is not None else "with the items allowed"
-    unusable = [f"{h}: {why}" for (h, _), why in book.why_not.items()]
+    unusable = [f"{h} {item}: {why}" for (h, item), why in book.why_not.items()]
     companions = book.materials[len(book.targets) :]
     if companions:
         budget += (
