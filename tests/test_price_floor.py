@@ -265,9 +265,11 @@ def test_offtake_equals_the_floor_when_the_whole_volume_is_put():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"volume_t_per_yr": -5}, r"--volume-t-per-yr must be a positive number of tonnes a year \(got -5\)"),
+        ({"volume_t_per_yr": -5}, r"--volume-t-per-yr must be a positive number of tonnes a year up to 1e9 \(got -5\)"),
+        ({"volume_t_per_yr": 1e308}, r"--volume-t-per-yr must be .* up to 1e9"),
+        ({"floor_usd_per_kg": 1e300}, r"--floor must be .* up to 1e6"),
         ({"volume_t_per_yr": 0}, "--volume-t-per-yr must be a positive"),
-        ({"floor_usd_per_kg": float("nan")}, r"--floor must be a positive number of USD/kg \(got nan\)"),
+        ({"floor_usd_per_kg": float("nan")}, r"--floor must be a positive number of USD/kg up to 1e6 \(got nan\)"),
         ({"floor_usd_per_kg": float("inf")}, "--floor must be a positive"),
         ({"floor_usd_per_kg": "110"}, "--floor must be a positive"),
         ({"years": 0}, "--years must be a whole number from 1 to 40"),
