@@ -365,11 +365,10 @@ def _cost_benefit(
     """The counted regions' expected economic loss on the fresh draws without and with the chosen
     projects (:func:`critmin.levers.valuation.economic_loss`), the loss avoided and its ratio to
     the capex."""
-    from critmin.levers.valuation import cost_benefit, economic_loss
+    from critmin.levers.valuation import cost_benefit, regions_loss
 
     def loss(ens: Ensemble) -> float:
-        idx = [i for i, (_, r) in enumerate(ens.pairs) if r in regions]
-        return economic_loss(ens.isel(pair=idx), chain).expected_total_usd
+        return regions_loss(ens, chain, regions).expected_total_usd
 
     return cost_benefit(capex_usd, loss(before), loss(after))
 

@@ -341,10 +341,9 @@ def draws_of(ens: Ensemble, book: Holdings, sector: str) -> tuple[NDArray[np.flo
 def holders_loss(ens: Ensemble, chain: SupplyChain, book: Holdings) -> tuple[float, float]:
     """The holders' expected economic loss over the horizon (USD) on ``ens`` and its standard
     error: :func:`critmin.levers.valuation.economic_loss` of the holders' pairs."""
-    from critmin.levers.valuation import economic_loss
+    from critmin.levers.valuation import regions_loss
 
-    idx = [i for i, (_, r) in enumerate(ens.pairs) if r in book.holders]
-    loss = economic_loss(ens.isel(pair=idx), chain)
+    loss = regions_loss(ens, chain, book.holders)
     return loss.expected_total_usd, loss.stderr_total_usd
 
 

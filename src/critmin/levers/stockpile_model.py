@@ -165,7 +165,6 @@ def _build(p: Problem, slack: bool, severity_order: bool = False) -> tuple[Any, 
     keep = np.flatnonzero(S.sum((0, 1, 3)) > 0)  # draws with some shortfall
     S, D = S[:, :, keep], D[:, :, keep]
     N = keep.size
-    held = np.zeros((H, len(book.items))) if p.held_t is None else np.asarray(p.held_t, dtype=float)
     hc = {"holder": list(book.holders)}
     ic = {"item": [it.label for it in book.items]}
     mc = {"material": list(book.materials)}
@@ -226,7 +225,7 @@ def _build(p: Problem, slack: bool, severity_order: bool = False) -> tuple[Any, 
             )
         parts.update(R=R, S=S, D=D)
     _add_targets(m, p, parts, slack, severity_order)
-    cost = _add_cost(m, p, X, held)
+    cost = _add_cost(m, p, X)
     parts["cost"] = cost
     if p.budget_usd is not None:
         m.add_constraints(cost <= p.budget_usd, name="budget")
@@ -306,23 +305,32 @@ def _add_targets(m: Any, p: Problem, parts: dict[str, Any], slack: bool, severit
             m.add_constraints((tail - v if v is not None else tail) <= t.bound, name=name)
 
 
-def _add_cost(m: Any, p: Problem, X: Any, held: NDArray[np.float64]) -> Any:
+def _carry(p: Problem) -> float:
+    """The carrying factor: 1 + the yearly carrying share × the horizon in years."""
+    return 1.0 + p.holdings.carrying_share_per_yr * p.years
+
+
+def _pieces(p: Problem, i: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Widths (t) and prices (USD/t) of item ``i``'s buying pieces left after what the holders
+    already hold (which took the first pieces), with a last unbounded piece at the capped price."""
+    book = p.holdings
+    widths, slopes = book.cost_segments(book.items[i], p.buy_months)
+    used = 0.0 if p.held_t is None else float(np.asarray(p.held_t)[:, i].sum())
+    left = []
+    for width in widths:
+        take = min(used, width)
+        left.append(width - take)
+        used -= take
+    return np.array([*left, np.inf]), np.array([*slopes, book.price_usd_per_t[i] * PRICE_INDEX_CAP])
+
+
+def _add_cost(m: Any, p: Problem, X: Any) -> Any:
     """Buying cost (price response in linear pieces over the holders' purchases of an item,
     after what they already hold) times the carrying factor, as a linopy expression."""
-    book = p.holdings
-    carry = 1.0 + book.carrying_share_per_yr * p.years
+    carry = _carry(p)
     terms = []
-    for i, it in enumerate(book.items):
-        widths, slopes = book.cost_segments(it, p.buy_months)
-        # what is already held took the first pieces
-        used = float(held[:, i].sum())
-        w = []
-        for width in widths:
-            take = min(used, width)
-            w.append(width - take)
-            used -= take
-        widths = np.array([*w, np.inf])
-        slopes = np.array([*slopes, book.price_usd_per_t[i] * PRICE_INDEX_CAP])
+    for i, it in enumerate(p.holdings.items):
+        widths, slopes = _pieces(p, i)
         pieces = m.add_variables(
             lower=0, upper=widths, coords=[np.arange(widths.size)], dims=("piece",), name=f"buy{i}"
         )
@@ -383,19 +391,9 @@ def _solution(p: Problem, parts: dict[str, Any], status: str, seconds: float) ->
 
 
 def _value(cost: Any, i: int, p: Problem) -> float:
-    m = cost.model
-    pieces = m.variables[f"buy{i}"].solution.values
-    widths, slopes = p.holdings.cost_segments(p.holdings.items[i], p.buy_months)
-    held = np.zeros(1) if p.held_t is None else np.asarray(p.held_t)[:, i]
-    used = float(held.sum())
-    w = []
-    for width in widths:
-        take = min(used, width)
-        w.append(width - take)
-        used -= take
-    slopes = np.array([*slopes, p.holdings.price_usd_per_t[i] * PRICE_INDEX_CAP])
-    carry = 1.0 + p.holdings.carrying_share_per_yr * p.years
-    return float(np.nansum(pieces * slopes) * carry)
+    """What item ``i``'s purchase costs in the solution (its pieces at their prices, carried)."""
+    pieces = cost.model.variables[f"buy{i}"].solution.values
+    return float(np.nansum(pieces * _pieces(p, i)[1]) * _carry(p))
 
 
 def _dual_bound(model: Any) -> float:

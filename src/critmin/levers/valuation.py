@@ -839,6 +839,13 @@ def economic_loss(
     )
 
 
+def regions_loss(ens: Ensemble, chain: SupplyChain, regions: Sequence[str]) -> EconomicLoss:
+    """:func:`economic_loss` of the (material, region) pairs of ``regions`` alone (the holders of
+    a stockpile, the regions a portfolio counts), with the sector shares of ``chain``'s demand."""
+    idx = [i for i, (_, r) in enumerate(ens.pairs) if r in regions]
+    return economic_loss(ens.isel(pair=idx), chain)
+
+
 def cost_benefit(cost_usd: float, expected_loss_before_usd: float, expected_loss_after_usd: float) -> dict[str, float]:
     """A lever's cost against the expected loss it avoids.
 
