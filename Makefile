@@ -1,5 +1,6 @@
 # critmin: two commands on a fresh machine.
 #   make run   create .venv, install, build the database from the shipped data, run the April 2025 scenario
+#              and write its report (out/report-apr2025-heavy-ree.html)
 #   make test  create .venv with test extras, run pytest, ruff and mypy
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,6 +25,7 @@ $(STAMP_TEST): $(BIN)/python pyproject.toml
 run: $(STAMP_RUN)
 	$(BIN)/critmin data build
 	$(BIN)/critmin run apr2025-heavy-ree
+	$(BIN)/critmin report apr2025-heavy-ree -o out/report-apr2025-heavy-ree.html
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 --dist worksteal   # two workers: the project's machine has two cores

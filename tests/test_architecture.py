@@ -21,7 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("criticality",),
     ("levers",),
     ("jobs",),
-    ("cli", "report", "web"),
+    ("report",),
+    ("cli", "web"),
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -26,7 +26,8 @@ from rich.text import Text
 from critmin import __version__
 from critmin.errors import DataValidationError, UserError
 from critmin.names import load_blocs
-from critmin.options import DOCUMENT_FORMATS, ENGINES, TABLE_FORMATS, choice
+from critmin.options import DOCUMENT_FORMATS, ENGINES, MODES, TABLE_FORMATS, choice
+from critmin.outputs import check_file_target
 from critmin.schema import IMPORTABLE, schema_markdown
 from critmin.store import Store
 from critmin.tabular import plain, records
@@ -495,6 +496,38 @@ def hindcast_cmd(
     emit(cmp, fmt, title="apr2025-heavy-ree against 2025 observations (ratio = model / observed)", columns=cols)
 
 
+@app.command("report")
+def report_cmd(
+    source: Annotated[
+        str, typer.Argument(help="A stored run id (`critmin runs`), a built-in scenario or a TOML file.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write (self-contained, opens offline).")],
+    draws: Annotated[
+        int | None, typer.Option("--draws", "-n", min=1, help="Add the Monte Carlo section with this many draws.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the draws (default: the scenario's).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="fast (numpy) | compiled (numba) | lp (HiGHS)")] = "fast",
+    mode: Annotated[str | None, typer.Option("--mode", help="market | coordinated (default: the scenario's)")] = None,
+) -> None:
+    """One self-contained HTML report of a run: the scenario, the chain as Sankeys, concentration,
+    shortfall, stocks, prices, line stoppages, top risks, the 2025 hindcast, provenance."""
+    from critmin.report import report_content, write_report
+
+    engine = choice("engine", engine, ENGINES)
+    if mode is not None:
+        mode = choice("mode", mode, MODES)
+    store = _store()
+    chain = _chain(store)
+    if draws:
+        _warm_engine()
+    path = write_report(
+        out,
+        lambda: report_content(source, chain, store, draws=draws, seed=seed, engine=engine, mode=mode),
+        protect=[store.path],
+    )
+    say(f"report written: {path.resolve()}")
+
+
 @app.command("mc")
 def mc_cmd(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file with [[uncertain]] entries.")],
@@ -675,6 +708,15 @@ def _numbers(text: str | None, option: str) -> list[float] | None:
 
 
 # -- levers -----------------------------------------------------------------------------------------
+def _lever_report(scenario: str, chain: SupplyChain, path: Path, **lever: Any) -> None:
+    """Write the scenario's report with a lever's section (``stockpile=`` or ``portfolio=``)."""
+    from critmin.report import report_content, write_report
+
+    store = _store()
+    written = write_report(path, lambda: report_content(scenario, chain, store, **lever), protect=[store.path])
+    note(f"report written: {written.resolve()}")
+
+
 @optimize_app.command("stockpile")
 def optimize_stockpile_cmd(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or TOML file (with [[uncertain]] entries).")],
@@ -709,6 +751,9 @@ def optimize_stockpile_cmd(
     max_rounds: Annotated[int, typer.Option("--max-rounds", help="Out-of-sample rounds at most.")] = 5,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit per round, s.")] = 60.0,
     benchmark_days: Annotated[float, typer.Option("--benchmark-days", help="The benchmark buffer, days.")] = 60.0,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the scenario's HTML report with this lever's section.")
+    ] = None,
     fmt: DOC_FORMAT = "table",
 ) -> None:
     """Least-cost stockpiles that meet risk targets over the ensemble, verified out of sample."""
@@ -722,8 +767,12 @@ def optimize_stockpile_cmd(
         verify_seed=verify_seed, budget_usd=budget, buy_months=buy_months, carrying_share_per_yr=carrying_cost,
         tolerance=tolerance, max_rounds=max_rounds, time_limit_s=time_limit, benchmark_days=benchmark_days,
     )  # fmt: skip
+    if report is not None:
+        check_file_target(report)
     _warm_engine()
     res = jobs.stockpile_job(scenario, chain, opts, progress=lambda msg: note(msg, "progress"))
+    if report is not None:
+        _lever_report(scenario, chain, report, stockpile=res)
     if fmt == "json":
         for n in res.notes:
             note(n)
@@ -786,6 +835,9 @@ def optimize_portfolio_cmd(
         typer.Option("--stockpile-target", help="Also size stockpiles with and without the projects (repeatable)."),
     ] = None,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit, s.")] = 120.0,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the scenario's HTML report with this lever's section.")
+    ] = None,
     fmt: DOC_FORMAT = "table",
 ) -> None:
     """The projects that cut risk most within a budget, every candidate ranked, checked out of sample."""
@@ -800,7 +852,11 @@ def optimize_portfolio_cmd(
         stockpile_targets=tuple(stockpile_target or ()),
     )  # fmt: skip
     _warm_engine()
+    if report is not None:
+        check_file_target(report)
     res = jobs.portfolio_job(scenario, chain, opts, progress=lambda msg: note(msg, "progress"))
+    if report is not None:
+        _lever_report(scenario, chain, report, portfolio=res)
     if fmt == "json":
         for n in res.notes:
             note(n)
