@@ -195,3 +195,23 @@ def test_cli_report(capsys, built_store, tmp_path):
     code = main(["--db", str(db), "report", "lynas-malaysia-outage-6m", "-o", str(db)])
     cap = capsys.readouterr()
     assert code == 2 and "database" in cap.err
+
+
+def test_optimize_portfolio_writes_its_report(capsys, built_store, tmp_path):
+    db = tmp_path / "cli.duckdb"
+    shutil.copy(built_store.path, db)
+    out = tmp_path / "portfolio.html"
+    scen = str(Path(__file__).parents[1] / "examples" / "china-embargo-framework-long.toml")
+    args = ["--db", str(db), "optimize", "portfolio", scen, "--budget", "1.5e9", "--seed", "1", "--draws", "30",
+            "--verify-draws", "60", "--report", str(out)]  # fmt: skip
+    code = main(args)
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    page = out.read_text(encoding="utf-8")
+    figs = _figures_in(page)
+    assert "portfolio" in figs
+    assert 'id="portfolio"' in page and "Budget $1,500,000,000; chosen: " in page
+    # a report path that cannot be written fails before the optimisation runs
+    code = main([*args[:-1], str(tmp_path)])
+    cap = capsys.readouterr()
+    assert code == 2 and "is a folder" in cap.err
