@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine", "results"),
     ("sampling", "risk"),
     ("criticality",),
-    ("levers",),
+    ("levers", "monitor"),
     ("jobs",),
     ("report",),
     ("cli", "web"),

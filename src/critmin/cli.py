@@ -71,8 +71,14 @@ scen_app = typer.Typer(
 optimize_app = typer.Typer(
     help="Size the framework's levers over the risk ensembles: stockpiles, project portfolios.", no_args_is_help=True
 )
+monitor_app = typer.Typer(
+    help="Keep watch: export controls in force, framework commitments falling due, claims against the data.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 data_app.add_typer(import_app, name="import")
 app.add_typer(optimize_app, name="optimize")
+app.add_typer(monitor_app, name="monitor")
 app.add_typer(data_app, name="data")
 app.add_typer(scen_app, name="scenarios")
 
