@@ -430,6 +430,31 @@ def scenarios_facilities(fmt: FORMAT = "table") -> None:
     emit(jobs.facility_table(_chain()), fmt, title="facilities (critmin data sources --table facilities)")
 
 
+@scen_app.command("from-control")
+def scenarios_from_control(
+    event_id: Annotated[str, typer.Argument(help="Export-control event id (critmin monitor controls).")],
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: print).")] = None,
+    months: Annotated[int | None, typer.Option("--months", help="Horizon from the effective month (12).")] = None,
+    severity: Annotated[
+        float | None, typer.Option("--severity", help="Share withheld by a ban (1), or licensed share of the flow.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a scenario that reproduces an export-control event of the data (licensing, bans,
+    targets, stages), with the event's source in its header."""
+    store = _store()
+    converted, path = jobs.control_scenario_job(
+        _chain(store), event_id, out_file, months=months, severity=severity, force=force, protect=[store.path]
+    )
+    for line in converted.notes:
+        note(line)
+    if path is None:
+        sys.stdout.write(converted.text)
+        note(f"valid scenario {converted.scenario.name!r}: save it with -o FILE, then `critmin run FILE`")
+        return
+    say(f"wrote {path}: check it with `critmin scenarios show {path}`, then `critmin run {path}`")
+
+
 # -- runs -----------------------------------------------------------------------------------------
 @app.command("run")
 def run_cmd(
@@ -1032,6 +1057,118 @@ def runs_cmd(fmt: FORMAT = "table") -> None:
     from critmin.results import load_runs
 
     emit(load_runs(_store()), fmt, title="stored runs")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; beyond loopback only with $CRITMIN_TOKEN set.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8050,
+) -> None:
+    """The web dashboard and its JSON API (docs/web.md), on the same store as these commands."""
+    from critmin.web.server import serve
+
+    serve(host, port, db=state.db)
+
+
+# -- monitor: export controls -----------------------------------------------------------------------
+@monitor_app.command("controls")
+def monitor_controls_cmd(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date YYYY-MM-DD or YYYY-MM (its last day); default today.")
+    ] = None,
+    mineral: Annotated[str | None, typer.Option("--mineral", "-m", help="Only events covering this mineral.")] = None,
+    fmt: FORMAT = "table",
+) -> None:
+    """The export-control timeline as of a date: announcement, effective and end dates, instrument,
+    items, target, and each event's status computed from the dates and the suspensions in the data."""
+    fmt = choice("format", fmt, TABLE_FORMATS)
+    table = jobs.controls_job(_chain(), as_of=as_of, mineral=mineral)
+    title = f"export controls as of {table.attrs['as_of']} (sources: critmin data sources --table export_controls)"
+    cols = ["event_id", "announced", "effective", "end", "measure", "minerals", "target", "state", "status"]
+    emit(table, fmt, title=title, columns=cols if fmt == "table" else None)
+
+
+# -- monitor: framework and claims --------------------------------------------------------------------
+@monitor_app.command("framework")
+def monitor_framework_cmd(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD; default today.")] = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="CSV of further evidence rows (the framework_evidence columns: critmin data schema), "
+            "validated like an import.",
+        ),
+    ] = None,
+    indicators: Annotated[
+        bool,
+        typer.Option(
+            "--indicators",
+            help="Show the model's indicators instead: the allied share of separation and magnet capacity by "
+            "year from the facility pipeline, against the stated goals.",
+        ),
+    ] = False,
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """Each framework commitment with its due date and its status as of a date (upcoming, due,
+    overdue, met, unknown), from the due dates and the evidence dated on or before it."""
+    fmt = choice("format", fmt, DOCUMENT_FORMATS)
+    res = jobs.framework_job(
+        _store(), as_of=as_of, evidence_file=evidence, blocs_file=state.blocs_file, indicators=indicators
+    )
+    if res.indicators is not None:
+        ind = res.indicators
+        if fmt == "json":
+            emit_document(records(ind))
+        else:
+            cols = ["stage", "year", "basis", "world_capacity_t_per_yr", "bloc_share", "top1_country", "top1_share",
+                    "added_capacity_t_per_yr", "goal_id", "goal_value", "goal_met"]  # fmt: skip
+            title = "share of world capacity, base year plus the facility pipeline (bloc: framework)"
+            emit(ind, "table", title=title, columns=cols)
+        for n in res.notes:
+            note(n)
+        return
+    df = res.commitments
+    if fmt == "json":
+        cols = ["commitment_id", "instrument", "parties", "commitment", "signed", "due", "days_to_due", "status",
+                "evidence", "source", "confidence"]  # fmt: skip
+        emit_document(records(df[cols]))
+    else:
+        shown = df.assign(last_evidence=df["last_evidence"].str.slice(0, 80))
+        cols = ["commitment_id", "due", "days_to_due", "status", "evidence_count", "last_evidence"]
+        emit(shown, "table", title=f"framework commitments as of {res.as_of.isoformat()}", columns=cols)
+        counts = df["status"].value_counts()
+        say(", ".join(f"{counts[s]} {s}" for s in ("overdue", "due", "upcoming", "met", "unknown") if s in counts)
+            + ". Evidence and sources: --format json; critmin data sources --table framework_evidence.")  # fmt: skip
+    for n in res.notes:
+        note(n)
+
+
+@monitor_app.command("claims")
+def monitor_claims_cmd(
+    file: Annotated[Path, typer.Argument(help="Claims file (TOML): [[claim]] tables, see docs/monitor.md.")],
+    fmt: DOC_FORMAT = "table",
+) -> None:
+    """Check each claim of a claims file against the data: supported, contradicted, depends on
+    stage, depends on definition, or not checkable, with the numbers found and their sources."""
+    fmt = choice("format", fmt, DOCUMENT_FORMATS)
+    df = jobs.claims_job(_store(), file, state.blocs_file)
+    if fmt == "json":
+        emit_document(records(df))
+        return
+    shown = df.assign(text=df["text"].str.slice(0, 50), found=df["found"].str.slice(0, 70))
+    emit(shown, "table", title=f"claims in {file}", columns=["claim_id", "verdict", "text", "found"])
+    for row in df.itertuples(index=False):
+        tested = f"{row.test}. " if row.test != "(no test)" else ""
+        say(f"{row.claim_id} ({row.verdict}): {tested}{row.reason}")
+        seen: dict[str, None] = {}
+        for item in row.evidence:
+            for s in item.get("sources", []):
+                seen[f"{s['source']} ({s['confidence']})"] = None
+        if seen:
+            say("  sources: " + "; ".join(seen))
 
 
 # -- entry point ------------------------------------------------------------------------------------

@@ -993,17 +993,21 @@ REFERENCE_FILES: dict[str, tuple[str, dict[str, str]]] = {
     "facilities": (f"{PACK}/facilities.csv", {}),
     "export_controls": (f"{PACK}/export_controls.csv", {"status_as_of_2025-11": "status"}),
     "framework_commitments": (f"{PACK}/framework_commitments.csv", {}),
+    "framework_evidence": (f"{PACK}/framework_evidence.csv", {}),
+    "framework_goals": (f"{PACK}/framework_goals.csv", {}),
+    "japan_defense_budget": (f"{PACK}/japan_defense_budget.csv", {}),
     "criticality_inputs": ("criticality.csv", {}),
 }
 
 
 def reference_tables() -> dict[str, pd.DataFrame]:
     """The shipped files that become store tables as they are (facilities, export controls,
-    framework commitments, criticality inputs), every cell as text; the store validates them
-    like any import.
+    framework commitments, their evidence and goals, Japan's defence budgets, criticality inputs),
+    every cell as text; the store validates them like any import.
 
-    >>> sorted(reference_tables())
-    ['criticality_inputs', 'export_controls', 'facilities', 'framework_commitments']
+    >>> sorted(reference_tables())  # doctest: +NORMALIZE_WHITESPACE
+    ['criticality_inputs', 'export_controls', 'facilities', 'framework_commitments',
+     'framework_evidence', 'framework_goals', 'japan_defense_budget']
     """
     out = {}
     for name, (rel, renames) in REFERENCE_FILES.items():
@@ -1027,7 +1031,8 @@ def _shipped(name: str) -> pd.DataFrame:
 
 def shipped_table(name: str) -> pd.DataFrame:
     """One of the tables built from the shipped files alone (``parameters``, ``facilities``,
-    ``export_controls``, ``framework_commitments``, ``criticality_inputs``), validated as the store
+    ``export_controls``, ``framework_commitments``, ``framework_evidence``, ``framework_goals``,
+    ``japan_defense_budget``, ``criticality_inputs``), validated as the store
     holds it (``layer = 'shipped'``): what a :class:`~critmin.chain.SupplyChain` made from frames
     falls back on. A copy: callers may change it.
 
@@ -1041,7 +1046,8 @@ def shipped_table(name: str) -> pd.DataFrame:
 
 def build_tables(parameters: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Derive every model table from the pack and the parameters, and read the shipped reference
-    tables (facilities, export controls, framework commitments, criticality inputs).
+    tables (facilities, export controls, framework commitments, evidence and goals, Japan's defence
+    budgets, criticality inputs).
 
     Parameters
     ----------

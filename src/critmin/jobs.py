@@ -673,3 +673,126 @@ def portfolio_job(
     from critmin.levers.portfolio import optimize_portfolio
 
     return optimize_portfolio(resolve_scenario(scenario, chain.blocs), chain, options, progress)
+
+
+# -- monitor: export controls ----------------------------------------------------------------------
+def controls_job(chain: SupplyChain, as_of: str | None = None, mineral: str | None = None) -> pd.DataFrame:
+    """The export-control timeline of the chain's data as of a day (default today), each event's
+    state computed from its dates and the suspensions in the data
+    (:func:`critmin.monitor.controls.control_timeline`); ``attrs["as_of"]`` holds the day used.
+
+    Examples
+    --------
+    >>> t = controls_job(load_chain(open_store()), as_of="2026-01", mineral="Ga")
+    >>> t.attrs["as_of"], t.set_index("event_id").loc["CN-2024-046", "state"]
+    ('2026-01-31', 'partly suspended')
+    """
+    from critmin.monitor.controls import as_of_day, control_timeline
+
+    day = as_of_day(as_of)
+    table = control_timeline(chain.export_controls, as_of=day, mineral=mineral)
+    table.attrs["as_of"] = day.isoformat()
+    return table
+
+
+def control_scenario_job(
+    chain: SupplyChain,
+    event_id: str,
+    path: str | Path | None = None,
+    months: int | None = None,
+    severity: float | None = None,
+    force: bool = False,
+    protect: Sequence[str | Path] = (),
+) -> tuple[Any, Path | None]:
+    """Convert export-control event ``event_id`` into a scenario file
+    (:func:`critmin.monitor.convert.control_scenario`) and write it to ``path`` all or nothing,
+    refusing to overwrite a file unless ``force``; without ``path`` nothing is written. Returns the
+    converted control (its ``text`` and validated ``scenario``) and the path written.
+
+    Examples
+    --------
+    >>> converted, written = control_scenario_job(load_chain(open_store()), "CN-2024-046", months=6)
+    >>> converted.scenario.disruption[0].targets, written
+    (('USA',), None)
+    """
+    from critmin.monitor.convert import check_options, control_scenario
+
+    check_options(months, severity)
+    target = Path(path) if path is not None else None
+    if target is not None:
+        try:
+            exists = target.exists()
+        except OSError as exc:  # a name too long to look up
+            raise UserError(f"{str(target)[:60]}...: not a usable file name ({exc.strerror or exc})") from None
+        if exists and not target.is_dir() and not force:
+            raise UserError(f"{target} exists; use --force to overwrite")
+        check_file_target(target, protect)
+    converted = control_scenario(chain, event_id, months=months, severity=severity)
+    written = atomic_write_text(target, converted.text, protect) if target is not None else None
+    return converted, written
+
+
+# -- monitor: framework and claims ---------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameworkOutcome:
+    """What `critmin monitor framework` shows: each commitment's status as of a day, and, when asked
+    for, the model's indicators against the stated goals."""
+
+    as_of: Any  # datetime.date
+    commitments: pd.DataFrame
+    indicators: pd.DataFrame | None
+    notes: tuple[str, ...]
+
+
+def framework_job(
+    store: Store,
+    as_of: str | None = None,
+    evidence_file: str | Path | None = None,
+    blocs_file: str | Path | None = None,
+    indicators: bool = False,
+    bloc: str = "framework",
+) -> FrameworkOutcome:
+    """The framework commitments' status as of ``as_of`` (``YYYY-MM-DD``; default: today) from the
+    store's commitments and evidence plus the rows of ``evidence_file`` (validated all or nothing
+    like an import; its rows replace stored rows with the same ``evidence_id``)
+    (:func:`critmin.monitor.framework.commitment_status`); with ``indicators``, the allied share of
+    capacity from the facility pipeline against the stored goals
+    (:func:`critmin.monitor.framework.framework_indicators`). Writes nothing."""
+    from datetime import date
+
+    from critmin.monitor import framework as fw
+
+    day = date.today() if as_of is None else fw.parse_date(as_of, "--as-of")
+    store.ensure_built()
+    t = store.read_many(["framework_commitments", "framework_evidence", "framework_goals"])
+    commitments, evidence = t["framework_commitments"], t["framework_evidence"]
+    fw.check_commitments(commitments, f"{store.path}: table framework_commitments")
+    fw.check_stored_evidence(evidence, commitments, f"{store.path}: table framework_evidence")
+    notes: list[str] = []
+    if evidence_file is not None:
+        extra = fw.read_evidence(evidence_file, commitments)
+        replaced = sorted(set(extra["evidence_id"]) & set(evidence["evidence_id"]))
+        if replaced:
+            notes.append(f"{evidence_file}: replaces stored evidence {', '.join(replaced)}")
+        evidence = pd.concat([evidence[~evidence["evidence_id"].isin(extra["evidence_id"])], extra],
+                             ignore_index=True)  # fmt: skip
+    status = fw.commitment_status(commitments, evidence, day)
+    ind = None
+    if indicators:
+        chain = load_chain(store, blocs_file)
+        ind = fw.framework_indicators(chain, bloc=bloc, goals=t["framework_goals"])
+        notes += list(ind.attrs.get("notes", []))
+    return FrameworkOutcome(day, status, ind, tuple(notes))
+
+
+def claims_job(store: Store, path: str | Path, blocs_file: str | Path | None = None) -> pd.DataFrame:
+    """Each claim of a claims file checked against the data
+    (:func:`critmin.monitor.claims.read_claims`, :func:`critmin.monitor.claims.evaluate_claims`):
+    one row per claim with its verdict, the values found and their sources. Writes nothing."""
+    from critmin.monitor.claims import evaluate_claims, read_claims
+    from critmin.schema import IMPORTABLE
+
+    chain = load_chain(store, blocs_file)
+    tables = store.read_many(list(IMPORTABLE))
+    claims = read_claims(path, chain=chain, tables=tables)
+    return evaluate_claims(claims, chain, tables)

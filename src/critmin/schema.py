@@ -319,7 +319,15 @@ TABLES: dict[str, Table] = {
                 Column(
                     "status",
                     "str",
-                    description="'in force', 'suspended ...', 'historical', ... (the pack's status_as_of_2025-11)",
+                    description="'in force', 'suspended ...', 'historical', ... (the pack's status_as_of_2025-11: "
+                    "a snapshot; `critmin monitor controls` computes the status as of any date)",
+                ),
+                Column(
+                    "suspends",
+                    "str",
+                    required=False,
+                    description="the event ids this event suspends, separated by ';', each with an optional "
+                    "'(part)' when only part of it is suspended (e.g. 'CN-2024-046 (clause 2)')",
                 ),
             ),
             ("event_id",),
@@ -340,6 +348,65 @@ TABLES: dict[str, Table] = {
                 Column("status_evidence", "str", required=False),
             ),
             ("commitment_id",),
+        ),
+        Table(
+            "framework_evidence",
+            "Dated events bearing on the framework commitments (the pack's framework_evidence.csv, and "
+            "the user's rows): `critmin monitor framework` dates each commitment's status from them. "
+            "The commitment ids and dates are checked against framework_commitments when read.",
+            (
+                Column("evidence_id", "str", description="a unique id of the event row"),
+                Column("commitment_id", "str", description="the commitment it bears on (framework_commitments)"),
+                Column("date", "str", "YYYY-MM-DD", description="when it happened (announcement, enactment, meeting)"),
+                Column(
+                    "effect",
+                    "str",
+                    description="met: the commitment is fulfilled; progress: a step toward it; missed: its due "
+                    "date passed without it; related: context that changes neither",
+                    choices=("met", "progress", "missed", "related"),
+                ),
+                Column("text", "str", description="what happened, in a sentence"),
+            ),
+            ("evidence_id",),
+        ),
+        Table(
+            "framework_goals",
+            "Stated quantitative goals that the monitor reads the model's indicators against (the pack's "
+            "framework_goals.csv): a measure, a comparison and a value, to hold by a year.",
+            (
+                Column("goal_id", "str"),
+                Column("instrument", "str", description="the instrument that states the goal"),
+                Column("goal", "str", description="the goal in words"),
+                Column(
+                    "measure",
+                    "str",
+                    description="the model measure it is read against (shares of world capacity)",
+                    choices=("top1_share", "china_share"),
+                ),
+                Column("comparison", "str", choices=("<", "<=", ">", ">=")),
+                Column("value", "float", "fraction", min=0, max=1),
+                Column("material", "str", description="material id or * for every material", check="material_or_star"),
+                Column("stage", "str", description="stage or * for every stage", check="stage_or_star"),
+                Column("year", "int", "year", description="the year by which it is to hold", min=1900, max=2100),
+                Column("basis", "str", required=False, description="what the goal counts (the model may proxy it)"),
+            ),
+            ("goal_id",),
+        ),
+        Table(
+            "japan_defense_budget",
+            "Japan's defence budgets by fiscal year (the pack's japan_defense_budget.csv): MoD budgets, "
+            "defence-and-related totals, shares of GDP, the accelerated 2% goal, and the exchange rate that "
+            "converts them to dollars. Claims checks (`critmin monitor claims`) look rows up here.",
+            (
+                Column("fiscal_year", "str", description="FY2025 (April 2025 to March 2026), or a span: FY2023-FY2027"),
+                Column("fy_start", "str", "YYYY-MM-DD"),
+                Column("fy_end", "str", "YYYY-MM-DD"),
+                Column("item", "str", description="what the row counts"),
+                Column("value", "float", "see unit column"),
+                Column("unit", "str", description="JPY tn, % of GDP, JPY/USD, ..."),
+                Column("basis", "str", required=False),
+            ),
+            ("fiscal_year", "item"),
         ),
         Table(
             "criticality_inputs",
