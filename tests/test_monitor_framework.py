@@ -105,6 +105,17 @@ def test_missed_evidence_makes_a_commitment_overdue() -> None:
     assert status("2026-04-28", ev)["A"] == "overdue"
 
 
+def test_a_term_that_ends_is_not_overdue() -> None:
+    c = commitments().assign(due_kind=["term_end", ""])
+    ev = evidence()
+    before = commitment_status(c, ev, date(2026, 4, 28)).set_index("commitment_id")
+    after = commitment_status(c, ev, date(2026, 4, 29)).set_index("commitment_id")
+    assert before.loc["A", "status"] == "due"
+    assert after.loc["A", "status"] == "unknown"  # the term ran out: nothing fell due
+    shipped = commitment_status(shipped_table("framework_commitments"), ev, date(2026, 11, 30))
+    assert shipped.set_index("commitment_id").loc["CN-SUSPEND-2026", "status"] == "unknown"
+
+
 # --------------------------------------------------------------------------- validation
 
 

@@ -41,13 +41,23 @@ def _figures_in(page: str) -> dict[str, dict]:
 def test_flagship_report_has_every_section_in_order(apr):
     keys = [s.key for s in apr.sections]
     assert keys == ["scenario", "chain", "concentration", "shortfall", "stocks", "prices", "stoppage", "risks",
-                    "hindcast", "provenance"]  # fmt: skip
+                    "hindcast", "monitor", "provenance"]  # fmt: skip
     figs = [f.key for f in apr.figures()]
     assert len(figs) == len(set(figs))
     # one Sankey per simulated material with a chain, the map, the hindcast
     assert {"sankey-Dy", "sankey-Tb", "sankey-Nd", "share-map", "hindcast", "stoppage"} <= set(figs)
     text = " ".join(apr.section("scenario").paragraphs)
     assert "CHN licenses Dy, Tb" in text and "2025-04" in text
+
+
+def test_monitor_section_shows_the_controls_at_the_start_and_the_commitments(apr):
+    mon = apr.section("monitor")
+    start = next(t.frame for t in mon.tables if t.key == "controls-start").set_index("event_id")
+    assert start.loc["CN-2025-018", "state"] == "in force"  # announced 2025-04-04: in force in April 2025
+    assert "CN-2025-070" not in start.index  # announced in November 2025
+    commitments = next(t.frame for t in mon.tables if t.key == "commitments")
+    assert set(commitments["status"]) <= {"overdue", "due", "upcoming", "met", "unknown"}
+    assert [f.key for f in mon.figures] == ["indicators"]
 
 
 def test_provenance_counts_the_store_and_names_overrides(apr, built_store):

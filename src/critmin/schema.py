@@ -344,6 +344,14 @@ TABLES: dict[str, Table] = {
                 Column("commitment", "str"),
                 Column("due", "str", "YYYY-MM-DD", required=False),
                 Column("due_rule", "str", required=False),
+                Column(
+                    "due_kind",
+                    "str",
+                    required=False,
+                    choices=("deliverable", "term_end"),
+                    description="deliverable: something is owed by the due date; term_end: the date ends a "
+                    "term (a suspension), nothing falls due",
+                ),
                 Column("owner", "str", required=False),
                 Column("status_evidence", "str", required=False),
             ),

@@ -12,6 +12,11 @@ text sets one), evidence from ``framework_evidence`` (dated events, each with an
 * ``due``: within :data:`DUE_WINDOW_DAYS` days of its due date (the due date included);
 * ``upcoming``: earlier than that.
 
+A due date of kind ``term_end`` (``due_kind``: it ends a term, such as a suspension, rather than
+a deliverable) gives ``unknown`` once past: nothing fell due, and what followed is not in the data
+(for an export control's suspension, ``critmin monitor controls`` says whether the data hold a
+later event).
+
 Evidence dated after the day is not known yet, so it is left out. :func:`framework_indicators` reads
 the facility pipeline (facilities with a start year after the base year, their capacity in the
 stage's basis) into the allied (a bloc's) and the largest supplier's share of world capacity by
@@ -218,8 +223,11 @@ def commitment_status(
         effects = {str(r["effect"]) for r in known}
         due = None if _blank(c.get("due")) else parse_date(c["due"], f"commitment {cid!r}: due")
         days = None if due is None else (due - as_of).days
+        term_end = _text(c.get("due_kind")) == "term_end"
         if "met" in effects:
             status = "met"
+        elif term_end and days is not None and days < 0:
+            status = "unknown"  # a term that ran out: nothing fell due, and what followed is not in the data
         elif due is None:
             status = "overdue" if "missed" in effects else "unknown"
         elif days is not None and (days < 0 or "missed" in effects):

@@ -450,6 +450,40 @@ def portfolio_section(outcome: Any) -> Section:
     return Section("portfolio", "Project portfolio", tuple(paragraphs), figs, tables)
 
 
+def monitor_section(store: Store, chain: SupplyChain, s: Scenario) -> Section:
+    """The framework monitor next to the scenario: the export controls as of the end of the
+    scenario's first month and as of today, the commitments as of today and the allied share of
+    capacity against the stated goals (:mod:`critmin.monitor`)."""
+    from critmin.jobs import controls_job, framework_job
+    from critmin.monitor.framework import indicators_figure
+
+    cols = ["event_id", "effective", "end", "measure", "minerals", "target", "state", "status"]
+    start = controls_job(chain, as_of=s.start)
+    start = start[start["state"] != "not yet announced"][cols]
+    today = controls_job(chain)
+    fw = framework_job(store, indicators=True)
+    commitments = fw.commitments[["commitment_id", "instrument", "due", "status", "last_evidence", "source",
+                                  "confidence"]]  # fmt: skip
+    counts = fw.commitments["status"].value_counts()
+    paragraphs = (
+        f"Export controls in the data as of the end of {s.start} (the scenario's first month) and as of "
+        f"{today.attrs.get('as_of', 'today')}: each event's state computed from its dates and the suspensions "
+        "in the data (critmin monitor controls).",
+        f"Framework commitments as of {fw.as_of}: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ". "
+        "A status comes from the due date and the dated evidence in the data (critmin monitor framework).",
+        *fw.notes,
+    )
+    figures: tuple[Figure, ...] = ()
+    tables = [Table("controls-start", f"Export controls as of {s.start}", start),
+              Table("controls-today", "Export controls as of today", today[cols]),
+              Table("commitments", f"Commitments as of {fw.as_of}", commitments)]  # fmt: skip
+    if fw.indicators is not None and len(fw.indicators):
+        figures = (Figure("indicators", "Allied share of capacity by year from the facility pipeline, against the "
+                          "stated goals.", indicators_figure(fw.indicators)),)  # fmt: skip
+        tables.append(Table("indicators", "Indicators against the goals", fw.indicators))
+    return Section("monitor", "The framework monitor", paragraphs, figures, tuple(tables))
+
+
 def _provenance_section(store: Store | None, s: Scenario, notes: Sequence[str]) -> tuple[Section, dict[str, Any]]:
     from critmin.jobs import data_sources
 
@@ -603,6 +637,8 @@ def report_content(
         sections.append(stockpile_section(stockpile))
     if portfolio is not None:
         sections.append(portfolio_section(portfolio))
+    if store is not None and store.exists():
+        sections.append(monitor_section(store, chain, s))
     prov, info = _provenance_section(store, s, run.notes)
     sections.append(prov)
     subtitle = (
