@@ -57,6 +57,16 @@ def _region_colours(regions: Sequence[str]) -> dict[str, str]:
     return {r: _colour(i) for i, r in enumerate(regions)}
 
 
+def _say_if_empty(fig: go.Figure, why: str) -> go.Figure:
+    """A figure with no trace says why in its middle instead of showing bare axes."""
+    if not fig.data:
+        fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        fig.update_layout(height=240)
+    return fig
+
+
 def _dropdown(fig: go.Figure, labels: Sequence[str], groups: Sequence[Sequence[int]], title: str = "") -> None:
     """Show one group of traces at a time, chosen from a drop-down (the first shown)."""
     n = len(fig.data)
@@ -345,7 +355,7 @@ def shortfall_region_figure(run: Any) -> go.Figure:
             groups.append(group)
     _dropdown(fig, labels, groups, "material")
     fig.update_layout(title="Shortfall by region (t per month)", yaxis_title="t", **LAYOUT)
-    return fig
+    return _say_if_empty(fig, "no region ran short of any material in any month")
 
 
 def shortfall_sector_figure(run: Any) -> go.Figure:
@@ -380,7 +390,7 @@ def shortfall_sector_figure(run: Any) -> go.Figure:
     fig.update_layout(
         title="Shortfall by sector (t per month, all regions)", barmode="stack", yaxis_title="t", **LAYOUT
     )
-    return fig
+    return _say_if_empty(fig, "no sector ran short of any material in any month")
 
 
 def stocks_figure(run: Any) -> go.Figure:
