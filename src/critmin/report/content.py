@@ -39,6 +39,8 @@ HINDCAST_SCENARIO = "apr2025-heavy-ree"
 CALIBRATION_MONTH = "2025-05"
 #: monthly series kept per draw for the fan chart: the riskiest pairs of the deterministic run
 FAN_PAIRS = 6
+#: materials the overview shows first: the magnet chain, then the other modelled materials
+FEATURED = ("Nd", "Pr", "Dy", "Tb", "Sm", "Gd", "Y", "Ga", "Ge")
 #: rows of the top-risks table
 TOP_RISKS = 15
 
@@ -258,7 +260,9 @@ def _concentration_section(chain: SupplyChain, materials: Sequence[str]) -> Sect
                 F.concentration_figure(conc, materials),
             ),
             Figure(
-                "share-map", "Share of world output by country; pick a material and stage.", F.share_map_figure(shares)
+                "share-map",
+                "Share of world output by country; pick a material and stage.",
+                F.share_map_figure(shares, materials),
             ),
         ),
         (Table("concentration", "Concentration by material and stage", latest),),
@@ -651,10 +655,12 @@ def report_content(
 
 def overview_figures(chain: SupplyChain, materials: Sequence[str] | None = None) -> list[Figure]:
     """The dashboard's overview: concentration by material and stage, and the world map of shares
-    (``materials`` default: every material with stage data beyond the mine, and those mined)."""
+    (``materials`` default: every material in the data, the magnet chain's first)."""
     conc = metrics.concentration(chain)
     shares = metrics.production_shares(chain)
-    mats = list(materials) if materials else sorted(set(conc["material"]) - {"rare_earths"})
+    known = sorted(set(conc["material"]) - {"rare_earths"})
+    mats = list(materials) if materials else [m for m in FEATURED if m in known] + [m for m in known
+                                                                                   if m not in FEATURED]  # fmt: skip
     return [
         Figure(
             "concentration-bars",
@@ -664,6 +670,6 @@ def overview_figures(chain: SupplyChain, materials: Sequence[str] | None = None)
         Figure(
             "share-map",
             "Share of world output by country; pick a material and stage.",
-            F.share_map_figure(shares[shares["material"].isin(mats)]),
+            F.share_map_figure(shares[shares["material"].isin(mats)], mats),
         ),
     ]

@@ -61,8 +61,9 @@ def _say_if_empty(fig: go.Figure, why: str) -> go.Figure:
     """A figure with no trace says why in its middle instead of showing bare axes."""
     if not fig.data:
         fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
+        # hidden axes keep no title: plotly cannot place the title of an axis it does not draw
+        fig.update_xaxes(visible=False, title_text="")
+        fig.update_yaxes(visible=False, title_text="")
         fig.update_layout(height=240)
     return fig
 
@@ -267,16 +268,21 @@ def concentration_figure(conc: pd.DataFrame, materials: Sequence[str]) -> go.Fig
     return fig
 
 
-def share_map_figure(shares: pd.DataFrame) -> go.Figure:
+def share_map_figure(shares: pd.DataFrame, materials: Sequence[str] = ()) -> go.Figure:
     """A world map of each country's share of world output, one map per material and stage
-    (latest year of each) behind a drop-down. ``shares``: rows of
+    (latest year of each) behind a drop-down, materials in the order of ``materials`` (the first
+    shown first; others after, alphabetically). ``shares``: rows of
     :func:`critmin.metrics.production_shares` (``material, stage, year, country_iso3, share``)."""
     df = shares[shares["country_iso3"].str.len() == 3]
     df = df[~df["country_iso3"].isin(["OTH", "WLD"])]
     latest = df.groupby(["material", "stage"])["year"].transform("max")
     df = df[df["year"] == latest]
     rank = {s: i for i, s in enumerate(STAGES)}
-    keys = sorted({(m, s) for m, s in zip(df["material"], df["stage"], strict=True)}, key=lambda k: (k[0], rank[k[1]]))
+    first = {m: i for i, m in enumerate(materials)}
+    keys = sorted(
+        {(m, s) for m, s in zip(df["material"], df["stage"], strict=True)},
+        key=lambda k: (first.get(k[0], len(first)), k[0], rank[k[1]]),
+    )
     fig = go.Figure()
     labels, groups = [], []
     for m, s in keys:
@@ -403,7 +409,9 @@ def stocks_figure(run: Any) -> go.Figure:
     colours = _region_colours(regions)
     cover = run.end_use_cover()
     gov = ds["stockpile_t"].sum("stage", skipna=True)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    held = bool((gov.fillna(0.0) > 1e-9).any())
+    # a right axis only with a stockpile to draw on it (plotly cannot place the title of an empty one)
+    fig = make_subplots(specs=[[{"secondary_y": held}]])
     labels, groups = [], []
     for m in _materials_short(run):
         group = []
@@ -429,7 +437,7 @@ def stocks_figure(run: Any) -> go.Figure:
                     go.Scatter(
                         x=months,
                         y=g,
-                        name=f"{r} stockpile",
+                        name=f"{r} stockpile, t (right)",
                         line={"color": colours[r], "dash": "dot"},
                         legendgroup=r,
                         hovertemplate=f"{m} {r} stockpile %{{x}}: %{{y:,.1f}} t<extra></extra>",
@@ -444,8 +452,13 @@ def stocks_figure(run: Any) -> go.Figure:
     fig.update_layout(
         title="Stocks drawn down: end users' cover (months of demand) and government stockpiles (t)", **LAYOUT
     )
-    fig.update_yaxes(title_text="months of demand", secondary_y=False)
-    fig.update_yaxes(title_text="stockpile t", secondary_y=True, showgrid=False)
+    # from zero: cover that stays flat (equal to rounding) would otherwise get a degenerate range
+    if held:
+        fig.update_yaxes(title_text="months of demand", secondary_y=False, rangemode="tozero")
+        # no title on the right axis: plotly cannot place it while the material shown has no stockpile
+        fig.update_yaxes(secondary_y=True, showgrid=False, rangemode="tozero")
+    else:
+        fig.update_yaxes(title_text="months of demand", rangemode="tozero")
     return fig
 
 
@@ -469,7 +482,7 @@ def prices_figure(run: Any) -> go.Figure:
                 fig.add_trace(
                     go.Scatter(
                         x=dr["month"],
-                        y=dr[col] * scale,
+                        y=(dr[col] * scale).round(6),  # equal-to-rounding values: one flat line
                         name=f"{r} {what}",
                         legendgroup=r,
                         line={"color": colours.get(r, "#333"), "dash": dash},
