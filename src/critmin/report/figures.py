@@ -556,33 +556,10 @@ def fan_figure(ens: Any) -> go.Figure:
     for p, (m, r) in enumerate(pairs):
         lo, q25, med, q75, hi = (q[i, p] for i in range(5))
         start = len(fig.data)
-        band = dict(mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
-        fig.add_trace(go.Scatter(x=months, y=hi, **band))
-        fig.add_trace(
-            go.Scatter(
-                x=months,
-                y=lo,
-                fill="tonexty",
-                fillcolor="rgba(214,39,40,0.15)",
-                name="5–95 %",
-                mode="lines",
-                line={"width": 0},
-                hoverinfo="skip",
-            )
-        )
-        fig.add_trace(go.Scatter(x=months, y=q75, **band))
-        fig.add_trace(
-            go.Scatter(
-                x=months,
-                y=q25,
-                fill="tonexty",
-                fillcolor="rgba(214,39,40,0.35)",
-                name="25–75 %",
-                mode="lines",
-                line={"width": 0},
-                hoverinfo="skip",
-            )
-        )
+        for upper, lower, alpha, name in ((hi, lo, 0.15, "5–95 %"), (q75, q25, 0.35, "25–75 %")):
+            edge = {"x": months, "mode": "lines", "line": {"width": 0}, "hoverinfo": "skip"}
+            fig.add_trace(go.Scatter(y=upper, showlegend=False, **edge))
+            fig.add_trace(go.Scatter(y=lower, fill="tonexty", fillcolor=f"rgba(214,39,40,{alpha})", name=name, **edge))
         fig.add_trace(
             go.Scatter(
                 x=months,
