@@ -101,3 +101,20 @@ def store_copy(built_store: critmin.Store, tmp_path: Path) -> critmin.Store:
     if wal.exists():
         shutil.copyfile(wal, Path(str(dest) + ".wal"))
     return critmin.Store(dest, notify=lambda msg: None)
+
+
+@pytest.fixture()
+def db(built_store: critmin.Store, tmp_path: Path) -> Path:
+    """A private copy of the session's built database, for CLI tests (commands may write to it)."""
+    path = tmp_path / "cli.duckdb"
+    shutil.copy(built_store.path, path)
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
+    """``critmin --db DB ARGS...`` in process: exit code, stdout, stderr."""
+    from critmin.cli import main
+
+    code = main(["--db", str(db), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

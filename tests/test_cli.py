@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import run_cli
 from critmin.cli import main
-
-
-@pytest.fixture()
-def db(built_store, tmp_path: Path) -> Path:
-    """A private copy of the session's built database (commands may write to it)."""
-    path = tmp_path / "cli.duckdb"
-    shutil.copy(built_store.path, path)
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_version(capsys):
@@ -35,7 +21,7 @@ def test_version(capsys):
 
 
 def test_metrics_json_rare_earths_mine(capsys, db):
-    code, out, _ = run(capsys, db, "metrics", "--material", "rare_earths", "--stage", "mine", "--year", "2024",
+    code, out, _ = run_cli(capsys, db, "metrics", "--material", "rare_earths", "--stage", "mine", "--year", "2024",
                        "--format", "json")  # fmt: skip
     assert code == 0
     rows = json.loads(out)
@@ -53,13 +39,13 @@ def test_metrics_json_rare_earths_mine(capsys, db):
 
 @pytest.mark.parametrize("stage", ["separation", "magnet"])
 def test_downstream_stages_china_near_ninety_percent(capsys, db, stage):
-    code, out, _ = run(capsys, db, "metrics", "-m", "rare_earths", "-s", stage, "-y", "2024", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "metrics", "-m", "rare_earths", "-s", stage, "-y", "2024", "-f", "json")
     assert code == 0
     assert json.loads(out)[0]["china_share"] >= 0.9
 
 
 def test_metrics_csv_and_bloc(capsys, db):
-    code, out, _ = run(capsys, db, "metrics", "-m", "Dy", "--bloc", "allies", "-f", "csv")
+    code, out, _ = run_cli(capsys, db, "metrics", "-m", "Dy", "--bloc", "allies", "-f", "csv")
     assert code == 0
     header = out.splitlines()[0].split(",")
     assert "bloc_share" in header and "hhi_wgi" in header
@@ -67,7 +53,7 @@ def test_metrics_csv_and_bloc(capsys, db):
 
 
 def test_overview_table(capsys, db):
-    code, out, _ = run(capsys, db, "overview")
+    code, out, _ = run_cli(capsys, db, "overview")
     assert code == 0
     for stage in ("mine", "separation", "metal", "magnet"):
         assert stage in out
@@ -87,7 +73,7 @@ def test_overview_table(capsys, db):
     ],
 )
 def test_bad_names_exit_2_with_one_line(capsys, db, args, needle):
-    code, _out, err = run(capsys, db, *args)
+    code, _out, err = run_cli(capsys, db, *args)
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
@@ -96,7 +82,7 @@ def test_bad_names_exit_2_with_one_line(capsys, db, args, needle):
 
 
 def test_debug_shows_traceback(capsys, db):
-    code, _, err = run(capsys, db, "--debug", "metrics", "--material", "Dx")
+    code, _, err = run_cli(capsys, db, "--debug", "metrics", "--material", "Dx")
     assert code == 2
     assert "Traceback" in err
 
@@ -109,27 +95,27 @@ def test_import_bad_csv_prints_table_and_writes_nothing(capsys, db, tmp_path):
         "utilisation,Dx,*,*,0.5,fraction,me,user,\n",
         encoding="utf-8",
     )
-    code, _out_before, _ = run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "before.csv"))
+    code, _out_before, _ = run_cli(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "before.csv"))
     assert code == 0
-    code, _, err = run(capsys, db, "data", "import", "csv", "parameters", str(bad))
+    code, _, err = run_cli(capsys, db, "data", "import", "csv", "parameters", str(bad))
     assert code == 2
     assert "not a number" in err and "did you mean 'Dy'" in err
     assert err.strip().splitlines()[-1].startswith("error: ")
-    run(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "after.csv"))
+    run_cli(capsys, db, "data", "export", "parameters", "-o", str(tmp_path / "after.csv"))
     assert (tmp_path / "before.csv").read_text() == (tmp_path / "after.csv").read_text()
 
 
 def test_data_list_sources_and_schema(capsys, db, tmp_path):
-    code, out, _ = run(capsys, db, "data", "list")
+    code, out, _ = run_cli(capsys, db, "data", "list")
     assert code == 0 and "production" in out and "2024" in out
-    code, out, _ = run(capsys, db, "data", "sources", "--confidence", "assumption", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "data", "sources", "--confidence", "assumption", "-f", "json")
     assert code == 0
     rows = json.loads(out)
     assert rows and all(r["confidence"] == "assumption" for r in rows)
-    code, out, _ = run(capsys, db, "data", "sources")
+    code, out, _ = run_cli(capsys, db, "data", "sources")
     assert code == 0 and "Rows by confidence" in out
     target = tmp_path / "schema.md"
-    assert run(capsys, db, "data", "schema", "-o", str(target))[0] == 0
+    assert run_cli(capsys, db, "data", "schema", "-o", str(target))[0] == 0
     assert "## `production`" in target.read_text()
 
 
@@ -137,7 +123,7 @@ def test_export_parquet_roundtrip(capsys, db, tmp_path):
     import pandas as pd
 
     target = tmp_path / "prod.parquet"
-    code, _, _ = run(capsys, db, "data", "export", "production", "--format", "parquet", "-o", str(target))
+    code, _, _ = run_cli(capsys, db, "data", "export", "production", "--format", "parquet", "-o", str(target))
     assert code == 0
     df = pd.read_parquet(target)
     assert {"source", "confidence"} <= set(df.columns)
@@ -147,7 +133,7 @@ def test_export_parquet_roundtrip(capsys, db, tmp_path):
 def test_user_blocs_file(capsys, db, tmp_path):
     blocs = tmp_path / "blocs.toml"
     blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n', encoding="utf-8")
-    code, out, _ = run(capsys, db, "--blocs", str(blocs), "metrics", "-m", "rare_earths", "-s", "mine", "-y",
+    code, out, _ = run_cli(capsys, db, "--blocs", str(blocs), "metrics", "-m", "rare_earths", "-s", "mine", "-y",
                        "2024", "--bloc", "quad", "-f", "json")  # fmt: skip
     assert code == 0
     row = json.loads(out)[0]
@@ -168,30 +154,30 @@ def test_console_script_exit_code(db):
 
 
 def test_scenarios_list_and_show(capsys, db):
-    code, out, _ = run(capsys, db, "scenarios", "list", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "scenarios", "list", "-f", "json")
     assert code == 0
     names = {r["name"] for r in json.loads(out)}
     assert {"apr2025-heavy-ree", "ga-ge-ban-us", "china-embargo-framework-12m"} <= names
-    code, out, err = run(capsys, db, "scenarios", "show", "apr2025-heavy-ree")
+    code, out, err = run_cli(capsys, db, "scenarios", "show", "apr2025-heavy-ree")
     assert code == 0 and "Announcement No. 18" in out and "valid scenario" in err
-    code, out, _ = run(capsys, db, "scenarios", "show", "ga-ge-ban-us", "--format", "json")
+    code, out, _ = run_cli(capsys, db, "scenarios", "show", "ga-ge-ban-us", "--format", "json")
     assert json.loads(out)["disruption"][0]["targets"] == ["USA"]
 
 
 def test_scenarios_new_writes_a_runnable_template(capsys, db, tmp_path):
     path = tmp_path / "mine.toml"
-    code, _, _ = run(capsys, db, "scenarios", "new", "mine", "--out", str(path))
+    code, _, _ = run_cli(capsys, db, "scenarios", "new", "mine", "--out", str(path))
     assert code == 0 and path.exists()
-    code, _, err = run(capsys, db, "scenarios", "new", "mine", "--out", str(path))
+    code, _, err = run_cli(capsys, db, "scenarios", "new", "mine", "--out", str(path))
     assert code == 2 and "exists" in err
-    code, out, _ = run(capsys, db, "run", str(path), "--no-save", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "run", str(path), "--no-save", "-f", "json")
     assert code == 0
     doc = json.loads(out)
     assert doc["scenario"] == "mine" and doc["summary"]
 
 
 def test_run_json_contract_and_storage(capsys, db, tmp_path):
-    code, out, _ = run(capsys, db, "run", "ga-ge-ban-us", "--format", "json", "--out", str(tmp_path / "res"))
+    code, out, _ = run_cli(capsys, db, "run", "ga-ge-ban-us", "--format", "json", "--out", str(tmp_path / "res"))
     assert code == 0
     doc = json.loads(out)
     assert doc["run_id"].startswith("ga-ge-ban-us-")
@@ -214,7 +200,7 @@ def test_run_json_contract_and_storage(capsys, db, tmp_path):
     trade = pd.read_parquet(tmp_path / "res" / "trade.parquet")
     ga_us = trade[(trade["material"] == "Ga") & (trade["importer"] == "USA") & (trade["exporter"] == "CHN")]
     assert len(ga_us) > 0
-    code, out, _ = run(capsys, db, "runs", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "runs", "-f", "json")
     stored = json.loads(out)
     assert any(
         r["run_id"] == doc["run_id"] and r["engine"] == "fast" and len(r["scenario_sha256"]) == 64 for r in stored
@@ -222,7 +208,7 @@ def test_run_json_contract_and_storage(capsys, db, tmp_path):
 
 
 def test_run_table_says_who_runs_short(capsys, db):
-    code, out, _ = run(capsys, db, "run", "china-embargo-framework-12m", "--mode", "coordinated", "--no-save")
+    code, out, _ = run_cli(capsys, db, "run", "china-embargo-framework-12m", "--mode", "coordinated", "--no-save")
     assert code == 0
     assert "coordinated mode" in out and "JPN" in out and "USA" in out and "peak world paid price index" in out
 
@@ -236,7 +222,7 @@ def test_run_table_says_who_runs_short(capsys, db):
     ],
 )
 def test_run_bad_arguments(capsys, db, args, needle):
-    code, _, err = run(capsys, db, *args)
+    code, _, err = run_cli(capsys, db, *args)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
@@ -244,13 +230,13 @@ def test_run_invalid_scenario_file_one_line(capsys, db, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nstart = "2026-01"\nmonths = 12\n[[disruption]]\nexporter = "CHN"\nmaterials = ["Dy"]\n'
                    'stages = ["magnet"]\ntargets = ["all"]\nseverity = 2\nstart = "2026-01"\nmonths = 3\n')  # fmt: skip
-    code, _, err = run(capsys, db, "run", str(bad))
+    code, _, err = run_cli(capsys, db, "run", str(bad))
     assert code == 2
     assert err.strip() == f"error: {bad}:9: disruption[0].severity: Input should be less than or equal to 1"
 
 
 def test_scenarios_facilities_lists_ids(capsys, db):
-    code, out, _ = run(capsys, db, "scenarios", "facilities", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "scenarios", "facilities", "-f", "json")
     assert code == 0
     rows = {r["id"]: r for r in json.loads(out)}
     assert rows["lynas-malaysia-lamp-light-re-separation"]["country"] == "MYS"
@@ -258,7 +244,7 @@ def test_scenarios_facilities_lists_ids(capsys, db):
 
 
 def test_run_both_modes_reports_value_of_cooperation(capsys, db, tmp_path):
-    code, out, _ = run(capsys, db, "run", "china-embargo-framework-12m", "--mode", "both", "-f", "json",
+    code, out, _ = run_cli(capsys, db, "run", "china-embargo-framework-12m", "--mode", "both", "-f", "json",
                        "--no-save", "--out", str(tmp_path / "both"))  # fmt: skip
     assert code == 0
     doc = json.loads(out)
@@ -289,7 +275,7 @@ def test_run_both_modes_reports_value_of_cooperation(capsys, db, tmp_path):
 def test_help_and_notes_keep_square_brackets(capsys, db, tmp_path):
     assert main(["mc", "--help"]) == 0
     assert "[[uncertain]]" in capsys.readouterr().out
-    code, out, err = run(capsys, db, "mc", "ga-ge-ban-us", "--draws", "3", "--no-save", "-f", "json")
+    code, out, err = run_cli(capsys, db, "mc", "ga-ge-ban-us", "--draws", "3", "--no-save", "-f", "json")
     assert code == 0
     json.loads(out)  # stdout is the document alone
     assert "has no [[uncertain]] entries" in err
@@ -303,12 +289,12 @@ def import_lao_row(capsys, db: Path, tmp_path: Path, source: str) -> None:
         f"Dy,mine,LAO,2024,12,t,content,{source},user,\n",
         encoding="utf-8",
     )
-    assert run(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
+    assert run_cli(capsys, db, "data", "import", "csv", "production", str(rows))[0] == 0
 
 
 def test_table_cells_are_text_not_markup(capsys, db, tmp_path):
     import_lao_row(capsys, db, tmp_path, "MOFCOM Announcement No. 18 [2025] [bold]x[/bold]")
-    code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024")
+    code, out, _ = run_cli(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024")
     assert code == 0
     assert "No. 18 [2025] [bold]x[/bold]" in out
 
@@ -319,7 +305,7 @@ def test_mc_deterministic_scenario_json_matches_the_single_run(capsys, db):
     from critmin.scenario import load_scenario
     from critmin.store import Store
 
-    code, out, err = run(capsys, db, "mc", "china-embargo-framework-12m", "--draws", "2500", "--chunk", "1000",
+    code, out, err = run_cli(capsys, db, "mc", "china-embargo-framework-12m", "--draws", "2500", "--chunk", "1000",
                          "--no-save", "-f", "json")  # fmt: skip
     assert code == 0, err
     doc = json.loads(out)
@@ -342,7 +328,7 @@ def test_mc_deterministic_scenario_json_matches_the_single_run(capsys, db):
 
 
 def _stored_runs(capsys, db) -> list[dict]:
-    code, out, _ = run(capsys, db, "runs", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "runs", "-f", "json")
     assert code == 0
     return json.loads(out)
 
@@ -360,7 +346,7 @@ def test_run_bad_output_place_exits_2_and_stores_nothing(capsys, db, tmp_path, p
 
     before = _stored_runs(capsys, db)
     monkeypatch.setattr(critmin.jobs, "run_scenario", no_compute)
-    code, _out, err = run(capsys, db, "run", "ga-ge-ban-us", "--out", place)
+    code, _out, err = run_cli(capsys, db, "run", "ga-ge-ban-us", "--out", place)
     monkeypatch.undo()
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and place in err and "internal error" not in err
@@ -384,7 +370,7 @@ def test_run_failing_store_leaves_no_files_and_no_runs(capsys, db, tmp_path, mon
     monkeypatch.setattr(RunResult, "save", save_then_fail)
     before = _stored_runs(capsys, db)
     target = tmp_path / "res"
-    code, _, err = run(capsys, db, "run", "ga-ge-ban-us", "--mode", "both", "--out", str(target))
+    code, _, err = run_cli(capsys, db, "run", "ga-ge-ban-us", "--mode", "both", "--out", str(target))
     assert code == 1 and "disk full" in err
     assert calls == ["market", "coordinated"]
     assert not target.exists() and not list(tmp_path.glob(".res.partial-*"))
@@ -412,12 +398,12 @@ def quad_files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_user_blocs_reach_scenarios(capsys, db, tmp_path):
     blocs, scen = quad_files(tmp_path)
-    code, _, err = run(capsys, db, "scenarios", "show", str(scen))
+    code, _, err = run_cli(capsys, db, "scenarios", "show", str(scen))
     assert code == 2 and "unknown" in err and "quad" in err
-    code, out, err = run(capsys, db, "--blocs", str(blocs), "scenarios", "show", str(scen), "-f", "json")
+    code, out, err = run_cli(capsys, db, "--blocs", str(blocs), "scenarios", "show", str(scen), "-f", "json")
     assert code == 0, err
     assert json.loads(out)["disruption"][0]["targets"] == ["quad"]
-    code, out, err = run(capsys, db, "--blocs", str(blocs), "run", str(scen), "--no-save", "-f", "json")
+    code, out, err = run_cli(capsys, db, "--blocs", str(blocs), "run", str(scen), "--no-save", "-f", "json")
     assert code == 0, err
     short = {r["region"] for r in json.loads(out)["summary"] if r["material"] == "Ga" and r["shortfall_t"] > 0}
     assert "USA" in short and "CHN" not in short
@@ -427,18 +413,18 @@ def test_imports_survive_rebuild_and_show_as_user_layer(capsys, db, tmp_path):
     import_lao_row(capsys, db, tmp_path, "my survey")
 
     def lao() -> list[dict]:
-        code, out, _ = run(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024", "-f", "json")
+        code, out, _ = run_cli(capsys, db, "shares", "-m", "Dy", "-s", "mine", "-y", "2024", "-f", "json")
         assert code == 0
         return [r for r in json.loads(out) if r["country_iso3"] == "LAO"]
 
     assert len(lao()) == 1
-    assert run(capsys, db, "data", "build")[0] == 0
+    assert run_cli(capsys, db, "data", "build")[0] == 0
     assert len(lao()) == 1  # the user layer survived the rebuild
-    code, out, _ = run(capsys, db, "data", "sources")
+    code, out, _ = run_cli(capsys, db, "data", "sources")
     assert code == 0 and "user layer: 1 imported rows (production 1)" in out
-    code, out, _ = run(capsys, db, "data", "sources", "--table", "production", "-f", "json")
+    code, out, _ = run_cli(capsys, db, "data", "sources", "--table", "production", "-f", "json")
     assert {r["layer"] for r in json.loads(out) if r["source"] == "my survey"} == {"import"}
-    assert run(capsys, db, "data", "build", "--discard-imports")[0] == 0
+    assert run_cli(capsys, db, "data", "build", "--discard-imports")[0] == 0
     assert lao() == []
 
 
@@ -447,7 +433,7 @@ def test_many_bad_rows_list_fifty_and_count_all(capsys, db, tmp_path):
     lines = ["material,stage,country_iso3,year,quantity,unit,basis,source,confidence,notes"]
     lines += [f"Dy,mine,CHN,{2000 + i % 50},oops,t,content,me,user," for i in range(3000)]
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, _, err = run(capsys, db, "data", "import", "csv", "production", str(bad))
+    code, _, err = run_cli(capsys, db, "data", "import", "csv", "production", str(bad))
     assert code == 2
     assert "3,000 problem(s), the first 50 shown; nothing was written" in " ".join(err.split())
     assert err.strip().splitlines()[-1].startswith("error: ") and "3,000 problem(s), the first 50 listed" in err
@@ -461,7 +447,7 @@ def test_import_unreadable_file_exits_2(capsys, db, tmp_path, kind):
         path.mkdir()
     else:
         path.write_bytes(bytes(range(256)) * 8)
-    code, _, err = run(capsys, db, "data", "import", "csv", "production", str(path))
+    code, _, err = run_cli(capsys, db, "data", "import", "csv", "production", str(path))
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(path) in err
 
 
@@ -472,10 +458,10 @@ def test_outputs_never_overwrite_the_database(capsys, db, tmp_path):
     before = db.read_bytes()
     for args in (["criticality", "--figure", str(db)], ["data", "export", "production", "-o", str(db)],
                  ["data", "schema", "-o", str(db)], ["data", "schema", "-o", f"{db}.wal"]):  # fmt: skip
-        code, _, err = run(capsys, db, *args)
+        code, _, err = run_cli(capsys, db, *args)
         assert code == 2 and "database" in err, (args, err)
     assert db.read_bytes() == before
-    assert run(capsys, db, "overview")[0] == 0
+    assert run_cli(capsys, db, "overview")[0] == 0
 
 
 def test_another_tools_duckdb_file_is_never_changed(capsys, tmp_path):
@@ -488,7 +474,7 @@ def test_another_tools_duckdb_file_is_never_changed(capsys, tmp_path):
     con.close()
     before = path.read_bytes()
     for args in (["overview"], ["data", "build"], ["data", "build", "--discard-imports"]):
-        code, _, err = run(capsys, path, *args)
+        code, _, err = run_cli(capsys, path, *args)
         assert code == 2 and "not critmin's" in err and "data build" not in err, (args, err)
     assert path.read_bytes() == before
 
@@ -502,13 +488,13 @@ def test_another_tools_duckdb_file_is_never_changed(capsys, tmp_path):
     ],
 )
 def test_ensemble_weights_are_checked(capsys, db, args, needle):
-    code, _, err = run(capsys, db, "criticality", "--method", "ensemble", "-p", "USA", *args)
+    code, _, err = run_cli(capsys, db, "criticality", "--method", "ensemble", "-p", "USA", *args)
     assert code == 2 and needle in err
 
 
 def test_user_blocs_reach_the_ensemble_method(capsys, db, tmp_path):
     blocs, scen = quad_files(tmp_path)
-    code, out, err = run(capsys, db, "--blocs", str(blocs), "criticality", "--method", "ensemble", "-p", "USA",
+    code, out, err = run_cli(capsys, db, "--blocs", str(blocs), "criticality", "--method", "ensemble", "-p", "USA",
                          "--scenarios", str(scen), "--materials", "Ga", "-f", "json")  # fmt: skip
     assert code == 0, err
     assert json.loads(out)[0]["sr"] > 0
@@ -517,9 +503,9 @@ def test_user_blocs_reach_the_ensemble_method(capsys, db, tmp_path):
 def test_scenarios_show_reads_what_run_reads(capsys, db, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ga-ge-ban-us").mkdir()  # e.g. an earlier `--out ga-ge-ban-us`
-    code, _, err = run(capsys, db, "scenarios", "show", "ga-ge-ban-us", "-f", "json")
+    code, _, err = run_cli(capsys, db, "scenarios", "show", "ga-ge-ban-us", "-f", "json")
     assert code == 0, err
-    assert run(capsys, db, "run", "ga-ge-ban-us", "--no-save", "-f", "json")[0] == 0
+    assert run_cli(capsys, db, "run", "ga-ge-ban-us", "--no-save", "-f", "json")[0] == 0
 
 
 def test_numbers_beyond_what_can_be_stored_or_held_are_user_errors(capsys, db, tmp_path):
@@ -545,14 +531,14 @@ def test_numbers_beyond_what_can_be_stored_or_held_are_user_errors(capsys, db, t
         (["scenarios", "new", "x" * 300], "file name"),
     ]
     for args, needle in cases:
-        code, _, err = run(capsys, db, *args)
+        code, _, err = run_cli(capsys, db, *args)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 def test_template_names_with_quotes_load_as_written(capsys, db, tmp_path):
     path = tmp_path / "q.toml"
-    assert run(capsys, db, "scenarios", "new", 'my "big" case', "--out", str(path))[0] == 0
-    code, out, _ = run(capsys, db, "scenarios", "show", str(path), "-f", "json")
+    assert run_cli(capsys, db, "scenarios", "new", 'my "big" case', "--out", str(path))[0] == 0
+    code, out, _ = run_cli(capsys, db, "scenarios", "show", str(path), "-f", "json")
     assert code == 0 and json.loads(out)["name"] == 'my "big" case'
 
 
@@ -563,14 +549,14 @@ def test_figure_place_is_checked_before_assessing(capsys, db, monkeypatch):
         raise AssertionError("assessed before the output place was checked")
 
     monkeypatch.setattr(crit, "assess", fail)
-    code, _, err = run(capsys, db, "criticality", "--figure", "/proc/critmin-fig/x.html")
+    code, _, err = run_cli(capsys, db, "criticality", "--figure", "/proc/critmin-fig/x.html")
     assert code == 2 and "cannot write" in err
 
 
 def test_mc_says_what_it_cannot_simulate_and_stores_an_absolute_path(capsys, tmp_path, monkeypatch, built_store):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rel.duckdb").write_bytes(built_store.path.read_bytes())
-    code, out, err = run(capsys, Path("rel.duckdb"), "mc", "ga-ge-ban-us", "-n", "3", "-f", "json")
+    code, out, err = run_cli(capsys, Path("rel.duckdb"), "mc", "ga-ge-ban-us", "-n", "3", "-f", "json")
     assert code == 0, err
     assert "Ge not simulated" in err
     assert Path(json.loads(out)["per_draw_parquet"]).is_absolute()

@@ -4,15 +4,13 @@ files (exit 2, one line naming the file, the claim and the field)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import tiny_frames
+from conftest import run_cli, tiny_frames
 from critmin.chain import SupplyChain
-from critmin.cli import main
 from critmin.errors import UserError
 from critmin.monitor.claims import VERDICTS, evaluate_claims, parse_claims
 
@@ -186,21 +184,8 @@ def test_no_test_is_not_checkable_and_every_verdict_is_known(chain) -> None:
 # --------------------------------------------------------------------------- the shipped example
 
 
-@pytest.fixture()
-def db(built_store, tmp_path: Path) -> Path:
-    path = tmp_path / "claims.duckdb"
-    shutil.copy(built_store.path, path)
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_shipped_example_verdicts(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "claims", str(EXAMPLE), "--format", "json")
+    code, out, _ = run_cli(capsys, db, "monitor", "claims", str(EXAMPLE), "--format", "json")
     assert code == 0
     rows = {r["claim_id"]: r for r in json.loads(out)}
     verdicts = {k: r["verdict"] for k, r in rows.items()}
@@ -230,7 +215,7 @@ def test_shipped_example_verdicts(capsys, db) -> None:
 
 
 def test_shipped_example_table(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "claims", str(EXAMPLE))
+    code, out, _ = run_cli(capsys, db, "monitor", "claims", str(EXAMPLE))
     assert code == 0
     assert "depends on stage" in out and "sources:" in out and "read-secondary" in out
 
@@ -293,7 +278,7 @@ BASE = '[[claim]]\nid = "C9"\ntext = "t"\nsource = "s"\n'
 def test_bad_claims_files_exit_2_with_one_line(capsys, db, tmp_path, text, fragments) -> None:
     f = tmp_path / "bad-claims.toml"
     f.write_text(text)
-    code, out, err = run(capsys, db, "monitor", "claims", str(f))
+    code, out, err = run_cli(capsys, db, "monitor", "claims", str(f))
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "bad-claims.toml" in lines[0], err
@@ -303,5 +288,5 @@ def test_bad_claims_files_exit_2_with_one_line(capsys, db, tmp_path, text, fragm
 
 
 def test_missing_claims_file(capsys, db, tmp_path) -> None:
-    code, _, err = run(capsys, db, "monitor", "claims", str(tmp_path / "none.toml"))
+    code, _, err = run_cli(capsys, db, "monitor", "claims", str(tmp_path / "none.toml"))
     assert code == 2 and "claims file not found" in err and "Traceback" not in err

@@ -5,7 +5,6 @@ two commands (`critmin monitor controls`, `critmin scenarios from-control`)."""
 from __future__ import annotations
 
 import json
-import shutil
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -14,8 +13,8 @@ import pandas as pd
 import pytest
 
 import critmin
+from conftest import run_cli
 from critmin import jobs
-from critmin.cli import main
 from critmin.dataset import data_dir, shipped_table
 from critmin.errors import UnknownNameError, UserError
 from critmin.monitor.controls import (
@@ -326,21 +325,10 @@ def test_out_of_range_options_name_the_option(chain, months, severity, option) -
 
 
 # -- the commands ----------------------------------------------------------------------------------------
-@pytest.fixture()
-def db(built_store: critmin.Store, tmp_path: Path) -> Path:
-    path = tmp_path / "cli.duckdb"
-    shutil.copy(built_store.path, path)
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_monitor_controls_json_carries_the_event_ids(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "controls", "--as-of", "2027-01", "--format", "json")
+    code, out, _ = run_cli(capsys, db, "monitor", "controls", "--as-of", "2027-01", "--format", "json")
     assert code == 0
     rows = {r["event_id"]: r for r in json.loads(out)}
     assert set(rows) == set(shipped_table("export_controls")["event_id"])
@@ -350,10 +338,10 @@ def test_monitor_controls_json_carries_the_event_ids(capsys, db) -> None:
 
 
 def test_monitor_controls_table_and_mineral(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "controls", "--as-of", "2026-01", "--mineral", "Ga")
+    code, out, _ = run_cli(capsys, db, "monitor", "controls", "--as-of", "2026-01", "--mineral", "Ga")
     assert code == 0
     assert "as of 2026-01-31" in out and "CN-2024-046" in out and "CN-2025-018" not in out
-    code, out, _ = run(capsys, db, "monitor", "controls", "-m", "Ga", "-f", "json")  # today
+    code, out, _ = run_cli(capsys, db, "monitor", "controls", "-m", "Ga", "-f", "json")  # today
     assert code == 0 and {r["event_id"] for r in json.loads(out)} >= {"CN-2023-023"}
 
 
@@ -369,31 +357,31 @@ def test_monitor_controls_table_and_mineral(capsys, db) -> None:
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(capsys, db, args, expected) -> None:
-    code, out, err = run(capsys, db, *args)
+    code, out, err = run_cli(capsys, db, *args)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and expected in err and "Traceback" not in err
 
 
 def test_from_control_prints_or_writes_all_or_nothing(capsys, db, tmp_path: Path) -> None:
-    code, out, err = run(capsys, db, "scenarios", "from-control", "CN-2025-018", "--months", "3")
+    code, out, err = run_cli(capsys, db, "scenarios", "from-control", "CN-2025-018", "--months", "3")
     assert code == 0
     assert parse_scenario(out, "stdout").name == "from-cn-2025-018"
     assert "critmin run" in err
     target = tmp_path / "ann18.toml"
-    code, out, _ = run(capsys, db, "scenarios", "from-control", "CN-2025-018", "-o", str(target))
+    code, out, _ = run_cli(capsys, db, "scenarios", "from-control", "CN-2025-018", "-o", str(target))
     assert code == 0 and f"wrote {target}" in out
     first = target.read_text(encoding="utf-8")
-    code, _, err = run(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(target))
+    code, _, err = run_cli(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(target))
     assert code == 2 and "exists; use --force" in err
     assert target.read_text(encoding="utf-8") == first
-    code, _, _ = run(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(target), "--force")
+    code, _, _ = run_cli(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(target), "--force")
     assert code == 0 and load_scenario(target).name == "from-cn-2024-046"
-    code, _, err = run(capsys, db, "scenarios", "from-control", "CN-2023-TECH", "-o", str(tmp_path / "t.toml"))
+    code, _, err = run_cli(capsys, db, "scenarios", "from-control", "CN-2023-TECH", "-o", str(tmp_path / "t.toml"))
     assert code == 2 and not (tmp_path / "t.toml").exists()
-    code, _, err = run(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(db), "--force")
+    code, _, err = run_cli(capsys, db, "scenarios", "from-control", "CN-2024-046", "-o", str(db), "--force")
     assert code == 2 and "database" in err
-    code, out, _ = run(capsys, db, "run", str(target), "--format", "json")
+    code, out, _ = run_cli(capsys, db, "run", str(target), "--format", "json")
     assert code == 0 and json.loads(out)["scenario"] == "from-cn-2024-046"
 
 

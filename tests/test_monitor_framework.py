@@ -4,7 +4,6 @@ imports, and the indicators (allied share of capacity) hand-computed on a tiny c
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from conftest import production_frame
+from conftest import production_frame, run_cli
 from critmin.chain import SupplyChain
-from critmin.cli import main
 from critmin.dataset import shipped_table
 from critmin.errors import DataValidationError, UserError
 from critmin.monitor.framework import (
@@ -162,25 +160,12 @@ def test_read_evidence_validates_like_an_import(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
-@pytest.fixture()
-def db(built_store, tmp_path: Path) -> Path:
-    path = tmp_path / "fw.duckdb"
-    shutil.copy(built_store.path, path)
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def rows_by_id(out: str) -> dict[str, dict]:
     return {r["commitment_id"]: r for r in json.loads(out)}
 
 
 def test_cli_framework_json_rows(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "framework", "--as-of", "2026-04-01", "--format", "json")
+    code, out, _ = run_cli(capsys, db, "monitor", "framework", "--as-of", "2026-04-01", "--format", "json")
     assert code == 0
     rows = rows_by_id(out)
     assert {"commitment_id", "due", "status", "evidence"} <= set(rows["USJP-FIN-6M"])
@@ -194,23 +179,25 @@ def test_cli_framework_json_rows(capsys, db) -> None:
 
 
 def test_cli_framework_statuses_follow_the_as_of_date(capsys, db) -> None:
-    early = rows_by_id(run(capsys, db, "monitor", "framework", "--as-of", "2025-11-01", "-f", "json")[1])
+    early = rows_by_id(run_cli(capsys, db, "monitor", "framework", "--as-of", "2025-11-01", "-f", "json")[1])
     assert early["JP-DEF-2PCT"]["status"] == "upcoming" and early["JP-DEF-2PCT"]["evidence"] == []
     assert early["USJP-FIN-6M"]["status"] == "upcoming"
-    late = rows_by_id(run(capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "-f", "json")[1])
+    late = rows_by_id(run_cli(capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "-f", "json")[1])
     assert late["USJP-FIN-6M"]["status"] == "overdue" and late["USAU-FIN-1BN"]["status"] == "overdue"
     assert late["CN-SUSPEND-2026"]["status"] == "upcoming"
 
 
 def test_cli_framework_table(capsys, db) -> None:
-    code, out, _ = run(capsys, db, "monitor", "framework", "--as-of", "2026-04-01")
+    code, out, _ = run_cli(capsys, db, "monitor", "framework", "--as-of", "2026-04-01")
     assert code == 0
     assert "framework commitments as of 2026-04-01" in out and "USJP-FIN-6M" in out and "due" in out
 
 
 def test_cli_evidence_file_marks_a_commitment_met(capsys, db, tmp_path) -> None:
     f = _write(tmp_path / "mine.csv", ["MY-1,USJP-FIN-6M,2026-04-20,met,projects selected and financed,my notes,user"])
-    code, out, _ = run(capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "--evidence", str(f), "-f", "json")
+    code, out, _ = run_cli(
+        capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "--evidence", str(f), "-f", "json"
+    )
     assert code == 0
     row = rows_by_id(out)["USJP-FIN-6M"]
     assert row["status"] == "met"
@@ -227,7 +214,7 @@ def test_cli_evidence_file_marks_a_commitment_met(capsys, db, tmp_path) -> None:
 )
 def test_cli_bad_evidence_file_exits_2_naming_file_line_and_field(capsys, db, tmp_path, row, expected) -> None:
     f = _write(tmp_path / "bad.csv", [row])
-    code, _, err = run(capsys, db, "monitor", "framework", "--evidence", str(f))
+    code, _, err = run_cli(capsys, db, "monitor", "framework", "--evidence", str(f))
     assert code == 2
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "bad.csv" in last
@@ -237,19 +224,19 @@ def test_cli_bad_evidence_file_exits_2_naming_file_line_and_field(capsys, db, tm
 
 
 def test_cli_bad_as_of_exits_2(capsys, db) -> None:
-    code, _, err = run(capsys, db, "monitor", "framework", "--as-of", "2026-13-01")
+    code, _, err = run_cli(capsys, db, "monitor", "framework", "--as-of", "2026-13-01")
     assert code == 2 and "--as-of" in err and "Traceback" not in err
 
 
 def test_imported_evidence_is_used_and_a_bad_imported_id_is_reported(capsys, db, tmp_path) -> None:
     good = _write(tmp_path / "good.csv", ["IMP-1,USAU-FIN-1BN,2026-04-15,met,USD 1 bn each committed,me,user"])
-    assert run(capsys, db, "data", "import", "csv", "framework_evidence", str(good))[0] == 0
-    rows = rows_by_id(run(capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "-f", "json")[1])
+    assert run_cli(capsys, db, "data", "import", "csv", "framework_evidence", str(good))[0] == 0
+    rows = rows_by_id(run_cli(capsys, db, "monitor", "framework", "--as-of", "2026-05-01", "-f", "json")[1])
     assert rows["USAU-FIN-1BN"]["status"] == "met"
     assert rows["USAU-FIN-1BN"]["evidence"][-1]["layer"] == "import"
     bad = _write(tmp_path / "bad.csv", ["IMP-2,USAU-FIN1BN,2026-04-15,met,x,me,user"])
-    assert run(capsys, db, "data", "import", "csv", "framework_evidence", str(bad))[0] == 0  # columns are fine
-    code, _, err = run(capsys, db, "monitor", "framework")
+    assert run_cli(capsys, db, "data", "import", "csv", "framework_evidence", str(bad))[0] == 0  # columns are fine
+    code, _, err = run_cli(capsys, db, "monitor", "framework")
     assert code == 2
     assert "evidence 'IMP-2'" in err and "commitment_id" in err and "did you mean 'USAU-FIN-1BN'" in err
 
@@ -354,7 +341,7 @@ def test_indicators_figure() -> None:
 
 
 def test_cli_indicators_json(capsys, db) -> None:
-    code, out, err = run(capsys, db, "monitor", "framework", "--indicators", "-f", "json")
+    code, out, err = run_cli(capsys, db, "monitor", "framework", "--indicators", "-f", "json")
     assert code == 0
     rows = json.loads(out)
     assert {r["stage"] for r in rows} == {"separation", "magnet"}
