@@ -225,3 +225,14 @@ def test_optimize_portfolio_writes_its_report(capsys, built_store, tmp_path):
     code = main([*args[:-1], str(tmp_path)])
     cap = capsys.readouterr()
     assert code == 2 and "is a folder" in cap.err
+
+
+def test_report_of_a_stored_ensemble_reruns_the_same_draws(chain, store_copy):
+    scen = load_scenario(str(Path(__file__).parents[1] / "examples" / "heavy-ree-licensing-risk.toml"))
+    out = jobs.monte_carlo_job(scen, chain, draws=12, seed=4, store=store_copy)
+    rid = out.metadata["run_id"]
+    content = report_content(rid, chain, store_copy)
+    assert content.run_ids[-1] == rid
+    assert "12 draws" in content.section("ensemble").figures[0].figure.layout.title.text
+    text = " ".join(content.section("scenario").paragraphs)
+    assert f"Re-run of the stored ensemble {rid}: the same run id" in text and "(identical)" in text

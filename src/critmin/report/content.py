@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -549,7 +549,7 @@ def _stored_check(store: Store, src: _Source, run: RunResult, chain: SupplyChain
             f"{chain.fingerprint[:10]} now): this report re-runs its scenario on today's data."
         )
     if src.kind != "run":
-        return f"Re-run of the stored ensemble {src.run_id} (same scenario, seed and draws)."
+        return ""  # an ensemble's check needs its re-run: see report_content
     stored = store.read_runs("run_results")
     stored = stored[stored["run_id"] == src.run_id]
     want = float(stored["shortfall_t"].sum())
@@ -614,8 +614,8 @@ def report_content(
     base = run_job(_baseline(s), chain, engine=run_engine, mode=run.mode).run
     materials = F._materials_short(run)
     scen_text = describe_scenario(s)
-    if src.run_id and store is not None:
-        scen_text.append(_stored_check(store, src, run, chain))
+    if src.run_id and store is not None and (check := _stored_check(store, src, run, chain)):
+        scen_text.append(check)
     sections = [
         Section(
             "scenario",
@@ -635,6 +635,14 @@ def report_content(
         )
         sections.append(sec)
         run_ids.append(ens_id)
+        if src.kind == "mc" and src.data_sha256 == chain.fingerprint:
+            same = ens_id == src.run_id  # the id hashes everything that sets the result
+            scen_text.append(
+                f"Re-run of the stored ensemble {src.run_id}: "
+                + ("the same run id, so the same inputs, seed and draws (identical)." if same else
+                   f"a different run id ({ens_id}): the inputs or the critmin version changed.")
+            )  # fmt: skip
+            sections[0] = replace(sections[0], paragraphs=tuple(scen_text))
     if s.name == HINDCAST_SCENARIO:
         sections.append(_hindcast_section(run))
     if stockpile is not None:
