@@ -53,6 +53,11 @@ def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     if not errors:
         return "invalid request"
     first = errors[0]
+    if first.get("type") == "json_invalid":
+        at = [p for p in first.get("loc", ()) if isinstance(p, int)]
+        why = (first.get("ctx") or {}).get("error", "")
+        return one_line(f"the request body is not valid JSON{f' at character {at[0]}' if at else ''}"
+                        f"{f': {why}' if why else ''}")  # fmt: skip
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     where = ".".join(loc) or "body"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
