@@ -698,6 +698,14 @@ def criticality_cmd(
         Path | None, typer.Option("--figure", help="Write the criticality matrix (HTML, offline).")
     ] = None,
     by_stage: Annotated[bool, typer.Option("--by-stage", help="One row per material and stage (eu, usgs).")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Trade-restriction factors from the export controls in force on this day: YYYY (31 December), "
+            "YYYY-MM or YYYY-MM-DD (default: 31 December of the production data's latest year).",
+        ),
+    ] = None,
     fmt: FORMAT = "table",
 ) -> None:
     """Criticality by the EU CRM method, the USGS supply-risk method or the engine's ensembles."""
@@ -706,10 +714,14 @@ def criticality_cmd(
     res = jobs.criticality_job(
         _chain(store), method, _split(perspective), _split(materials), inputs or [], use_defaults=not no_defaults,
         strict=strict, scenarios=_split(scenarios), weights=_numbers(weights, "--weights"), draws=draws, seed=seed,
-        figure=figure, protect=[store.path], by_stage=by_stage,
+        figure=figure, protect=[store.path], by_stage=by_stage, as_of=as_of,
     )  # fmt: skip
     for msg in res.skipped:
         note(msg, "skipped")
+    if method == "eu" and not res.results.empty:
+        first = res.results["inputs"].iloc[0]
+        note(f"trade-restriction factors: export controls in force on {first['trade_factors_as_of']} "
+             f"({first['trade_factors_as_of_basis']})")  # fmt: skip
     for w in res.warnings:
         note(w, "warning")
     if figure is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -299,10 +300,14 @@ def criticality_job(
     figure: str | Path | None = None,
     protect: Sequence[str | Path] = (),
     by_stage: bool = False,
+    as_of: str | int | date | None = None,
 ) -> CriticalityOutcome:
     """Criticality by ``method`` from each perspective (default: the method's own), with the
     criticality matrix written to ``figure`` (HTML) when given (never over a database, nor over
-    one of ``protect``). ``by_stage`` asks for the per-stage view, which the ensemble method lacks."""
+    one of ``protect``). ``by_stage`` asks for the per-stage view, which the ensemble method lacks.
+    ``as_of`` (``YYYY``, meaning its 31 December, ``YYYY-MM`` or ``YYYY-MM-DD``) picks the export
+    controls in force that give the EU method's trade-restriction factors (default: 31 December of
+    the production data's latest year; :func:`critmin.criticality.assess`)."""
     from critmin.criticality import METHODS, assess, load_inputs
     from critmin.criticality.supply import perspective as resolve
 
@@ -322,7 +327,7 @@ def criticality_job(
     skipped: list[str] = []
     for p in persps:
         got, sk = assess(chain, method, p, materials, inp, strict=strict, scenarios=scenarios, draws=draws,
-                         seed=seed, weights=weights)  # fmt: skip
+                         seed=seed, weights=weights, as_of=as_of)  # fmt: skip
         frames.append(got)
         skipped += [f"{m} ({p})" if len(persps) > 1 else m for m in sk]
     kept = [f for f in frames if not f.empty]

@@ -16,7 +16,9 @@ Example
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,14 @@ from critmin.chain import SupplyChain
 from critmin.criticality import eu, usgs
 from critmin.criticality.ensemble import expected_losses
 from critmin.criticality.inputs import Inputs, MissingInput
-from critmin.criticality.supply import perspective
+from critmin.criticality.supply import perspective, resolve_as_of
 from critmin.errors import UserError, suggest
 
 METHODS = ("eu", "usgs", "ensemble")
 DEFAULT_PERSPECTIVE = {"eu": "EU", "usgs": "USA", "ensemble": "framework"}
 
-__all__ = ["METHODS", "RESULT_COLUMNS", "Inputs", "MissingInput", "assess", "result_rows", "stage_frame",
-           "summary_frame"]  # fmt: skip
+__all__ = ["METHODS", "RESULT_COLUMNS", "Inputs", "MissingInput", "assess", "factors_text", "result_rows",
+           "stage_frame", "summary_frame"]  # fmt: skip
 
 
 def assess(
@@ -48,6 +50,7 @@ def assess(
     draws: int = 200,
     seed: int | None = None,
     weights: Sequence[float] | None = None,
+    as_of: str | int | date | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The assessment by ``method`` of ``materials`` (default: every material with production data)
     from one perspective, and the skipped materials' reasons.
@@ -57,6 +60,12 @@ def assess(
     ensemble's ``sr`` is the expected share of the perspective's demand lost over each scenario's
     horizon), ``critical`` compares them with the thresholds, and ``inputs`` holds every input used
     (value, source, confidence, origin), per stage where the method has stages.
+
+    ``as_of`` (a year, meaning its 31 December, ``YYYY-MM`` or ``YYYY-MM-DD``) is the day whose
+    export controls give the EU method's trade-restriction factors; by default 31 December of the
+    latest year of the production data, so the result follows the data, not the clock. The EU rows
+    record it under ``inputs["trade_factors_as_of"]`` with its basis; the USGS and ensemble methods
+    use no trade factors.
     """
     if method not in METHODS:
         hint = suggest(method, METHODS)
@@ -66,6 +75,7 @@ def assess(
         )
     inputs = inputs or Inputs.defaults(chain)
     persp = perspective(chain, perspective_name or DEFAULT_PERSPECTIVE[method])
+    day, day_basis = resolve_as_of(chain, as_of)
     mats = [chain.material(m) for m in materials] if materials else None
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -103,10 +113,14 @@ def assess(
                                     "draws": draws, "seed": seed,
                                     "scenario_weights": "given" if weights else "equal (assumption)"}})  # fmt: skip
     else:
-        module = eu if method == "eu" else usgs
         for m in mats or chain.materials:
             try:
-                rows.append(module.assess_material(chain, inputs, persp, m))
+                if method == "eu":
+                    row = eu.assess_material(chain, inputs, persp, m, day)
+                    row["inputs"].update(trade_factors_as_of=day.isoformat(), trade_factors_as_of_basis=day_basis)
+                else:
+                    row = usgs.assess_material(chain, inputs, persp, m)
+                rows.append(row)
             except MissingInput as exc:
                 skip(str(exc))
     for r in rows:
@@ -149,7 +163,8 @@ def summary_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFr
         inp = r["inputs"]
         if r["method"] == "eu":
             st = inp["stages"][r["bottleneck_stage"]]
-            rec.update(import_reliance=st["import_reliance"], terms=st["terms"])
+            rec.update(import_reliance=st["import_reliance"], terms=st["terms"], t_as_of=st.get("trade_factors_as_of"),
+                       trade_factors=factors_text(st["trade_factors"]))  # fmt: skip
         elif r["method"] == "usgs":
             st = inp["stages"][r["bottleneck_stage"]]
             rec.update(disruption_potential=st["disruption_potential"], trade_exposure=st["trade_exposure"],
@@ -158,6 +173,27 @@ def summary_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFr
             rec.update(expected_loss_pct=100 * r["sr"], stderr_pct=100 * inp["stderr"])
         out.append(rec)
     return pd.DataFrame(out)
+
+
+def factors_text(factors: dict[str, dict[str, Any]]) -> str:
+    """The trade-restriction factors of a stage in a table cell: each exporter's ``t`` with the
+    control behind it and the date it took effect.
+
+    >>> factors_text({"CHN": {"t": 1.1, "why": "export licensing in force since 2025-04-04 (CN-2025-018)"}})
+    'CHN 1.1 (CN-2025-018 since 2025-04-04)'
+    >>> factors_text({})
+    ''
+    """
+    out = []
+    for c, v in factors.items():
+        why = str(v.get("why", ""))
+        eid = re.search(r"\(([^()]+)\)", why)
+        since = re.search(r"since (\S+)", why)
+        basis = " since ".join(x for x in (eid.group(1) if eid else "", since.group(1) if since else "") if x)
+        flags = [w for w in ("partly suspended", "lapsed") if w in why]
+        basis += "".join(f", {w}" for w in flags)
+        out.append(f"{c} {float(v['t']):g}" + (f" ({basis})" if basis else ""))
+    return "; ".join(out)
 
 
 def stage_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -172,7 +208,8 @@ def stage_frame(results: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFram
                            import_reliance=st["import_reliance"], top_supplier=next(iter(st["supply_shares"]), None),
                            top_share=next(iter(st["supply_shares"].values()), None),
                            t_max=max((v["t"] for v in st["trade_factors"].values()), default=1.0),
-                           terms=st["terms"])  # fmt: skip
+                           terms=st["terms"], t_as_of=st.get("trade_factors_as_of"),
+                           trade_factors=factors_text(st["trade_factors"]))  # fmt: skip
             else:
                 rec.update(disruption_potential=st["disruption_potential"], trade_exposure=st["trade_exposure"])
             out.append(rec)

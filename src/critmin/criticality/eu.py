@@ -20,12 +20,14 @@ Example: the first reference case of the method (one supplier, WGI_scaled 5, IR 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from critmin.chain import SupplyChain
 from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.criticality.supply import (
     Perspective,
+    default_as_of,
     hhi_wgi_t,
     import_reliance,
     latest_shares,
@@ -54,9 +56,11 @@ def supply_risk(global_term: float | None, sourcing_term: float | None, ir: floa
 
 
 def stage_supply_risk(
-    chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str, stage: str
+    chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str, stage: str, as_of: date | None = None
 ) -> dict[str, Any]:
-    """SR of one stage with every input used; raises :class:`MissingInput` naming what is missing."""
+    """SR of one stage with every input used, the trade-restriction factors those in force on
+    ``as_of`` (default :func:`~critmin.criticality.supply.default_as_of`); raises
+    :class:`MissingInput` naming what is missing."""
     world, year = latest_shares(chain, material, stage)
     if not world:
         raise MissingInput(f"{material}: no production shares at {stage}")
@@ -64,7 +68,8 @@ def stage_supply_risk(
     mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
     countries = sorted(set(world) | set(mix))
     wgi = wgi_of(chain, inputs, material, stage, world, mix)
-    tf = trade_factors(inputs, persp, material, chain)
+    as_of = as_of or default_as_of(chain)
+    tf = trade_factors(inputs, persp, material, chain, as_of)
     t_global = {c: v for c, (v, _) in tf.items()}
     part = partners(inputs, persp)
     agree = float(inputs.require("agreement_factor", material)["value"])
@@ -100,6 +105,7 @@ def stage_supply_risk(
         "sourcing_shares": {c: round(v, 6) for c, v in sorted(mix.items(), key=lambda kv: -kv[1])},
         "wgi_scaled": {c: round(wgi[c], 4) for c in countries if c in wgi},
         "trade_factors": {c: {"t": v, "why": why} for c, (v, why) in sorted(tf.items())},
+        "trade_factors_as_of": as_of.isoformat(),
         "agreement_partners": sorted(part),
         "eol_rir": cite(eol_row),
         "si_sr": cite(si_row),
@@ -156,12 +162,16 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
     }
 
 
-def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str) -> dict[str, Any]:
-    """One row of the EU method for ``material``: per-stage SR, bottleneck, EI, critical."""
+def assess_material(
+    chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str, as_of: date | None = None
+) -> dict[str, Any]:
+    """One row of the EU method for ``material``: per-stage SR, bottleneck, EI, critical; the
+    trade-restriction factors are those in force on ``as_of`` (default: 31 December of the
+    production data's latest year)."""
     stages = stages_with_data(chain, material)
     if not stages:
         raise MissingInput(f"{material}: no production data at any stage")
-    per_stage = [stage_supply_risk(chain, inputs, persp, material, s) for s in stages]
+    per_stage = [stage_supply_risk(chain, inputs, persp, material, s, as_of) for s in stages]
     worst = max(per_stage, key=lambda r: r["sr"])
     ei = economic_importance(chain, inputs, material)
     sr_t = float(inputs.require("sr_threshold", material)["value"])

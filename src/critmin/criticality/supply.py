@@ -2,8 +2,9 @@
 
 * global supply shares per material and stage (latest year with data, from the store);
 * governance: ``WGI_scaled = (2.5 - mean of the six WGI estimates) x 2`` per country;
-* trade-restriction factors ``t`` per exporter, derived from ``export_controls.csv`` (rule in
-  :func:`trade_factors`), and 0.8 for the perspective's agreement partners in its sourcing term;
+* trade-restriction factors ``t`` per exporter, derived from ``export_controls.csv`` for the
+  controls in force on the assessment's ``as_of`` day (rule in :func:`trade_factors`), and 0.8
+  for the perspective's agreement partners in its sourcing term;
 * the perspective's import reliance per stage: a user row, else net import reliance from trade
   data, else the engine's calibrated base-year network (need and output per region);
 * the perspective's sourcing mix: a user row set, else domestic output for ``1 - IR`` and imports
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,7 @@ import pandas as pd
 
 from critmin import metrics, names
 from critmin.chain import SupplyChain
+from critmin.controls_timeline import IN_FORCE, LAPSED, PARTLY_SUSPENDED, as_of_date, event_states, own_state
 from critmin.criticality.inputs import Inputs, MissingInput, cite
 from critmin.errors import UserError, suggest
 from critmin.names import DEFAULT_REGIONS
@@ -160,41 +164,120 @@ def _covered(minerals: str) -> set[str]:
     return out
 
 
-def trade_factors(
-    inputs: Inputs, persp: Perspective, material: str, chain: SupplyChain | None = None
-) -> dict[str, tuple[float, str]]:
-    """Exporters' ``t`` for ``material`` seen from ``persp`` with its basis, from the export
-    controls of ``chain`` (the shipped ones where no chain is given).
+def default_as_of(chain: SupplyChain | None = None) -> date:
+    """The day an assessment's trade-restriction factors are taken as of when none is given: 31
+    December of the latest year of the production data (the chain's; the shipped store's where no
+    chain is given). It follows the data, not the clock, so an assessment is reproducible.
 
-    Rule (documented in ``docs/criticality.md``): an event whose status begins "in force" and whose
-    measure is an export licence, quota or tax gives its country ``restriction_factor``; a ban or
-    embargo in force whose target is "all" or includes a perspective member gives ``ban_factor``;
-    technology-only bans, suspensions and agreements give nothing. The largest factor wins; user
-    ``trade_factor`` rows override.
+    >>> default_as_of()
+    datetime.date(2025, 12, 31)
+    """
+    years = chain.years if chain is not None else ()
+    return date(years[-1] if years else _shipped_data_year(), 12, 31)
+
+
+@cache
+def _shipped_data_year() -> int:
+    from critmin.dataset import build_tables
+
+    return int(build_tables()["production"]["year"].max())
+
+
+def resolve_as_of(chain: SupplyChain | None, as_of: str | int | date | None) -> tuple[date, str]:
+    """The day of ``as_of`` (a year is its 31 December; see
+    :func:`critmin.controls_timeline.as_of_date`), or the default (:func:`default_as_of`), with the
+    basis in words.
+
+    >>> resolve_as_of(None, 2022)
+    (datetime.date(2022, 12, 31), 'given: --as-of 2022')
+    """
+    if as_of is None:
+        day = default_as_of(chain)
+        return day, f"default: 31 December of the production data's latest year ({day.year})"
+    return as_of_date(as_of), f"given: --as-of {as_of}"
+
+
+def trade_factors(
+    inputs: Inputs,
+    persp: Perspective,
+    material: str,
+    chain: SupplyChain | None = None,
+    as_of: str | int | date | None = None,
+) -> dict[str, tuple[float, str]]:
+    """Exporters' ``t`` for ``material`` seen from ``persp`` with its basis (the controls behind it
+    and their dates), from the export controls of ``chain`` (the shipped ones where no chain is
+    given) in force on ``as_of``.
+
+    Rule (documented in ``docs/criticality.md``): an event in force on the day (its state from
+    :mod:`critmin.controls_timeline`: effective, not ended, not suspended) whose measure is an export
+    licence, quota or tax gives its country ``restriction_factor``; a ban or embargo in force whose
+    target is "all" or includes a perspective member gives ``ban_factor``, and ``restriction_factor``
+    while partly suspended (the part left in force restricts, it does not ban); a control whose
+    suspension has lapsed with no later event in the data counts as back in force (said in its
+    basis); technology-only bans, suspensions, agreements and informal measures give nothing. An
+    event without any date is taken by its stored status text ("in force..."). The largest factor
+    wins; user ``trade_factor`` rows override.
+
+    Parameters
+    ----------
+    as_of:
+        A year (its 31 December), ``YYYY-MM`` (the month's last day), ``YYYY-MM-DD`` or a ``date``;
+        default :func:`default_as_of` (31 December of the production data's latest year).
+
+    Examples
+    --------
+    >>> usa = Perspective("USA", ("USA",), ("USA",))
+    >>> inp = Inputs.defaults()
+    >>> trade_factors(inp, usa, "Ga", as_of=2022)
+    {}
+    >>> trade_factors(inp, usa, "Ga", as_of=2024)["CHN"]
+    (1.2, 'ban in force since 2024-12-03 (CN-2024-046)')
     """
     ec = export_controls(chain)
+    day = as_of_date(as_of) if as_of is not None else default_as_of(chain)
     restriction = float(inputs.require("restriction_factor", material)["value"])
     ban = float(inputs.require("ban_factor", material)["value"])
     out: dict[str, tuple[float, str]] = {}
-    for r in ec.itertuples(index=False):
-        status = r.status.lower()
-        if not status.startswith("in force") or material not in _covered(r.minerals):
+    for row, ev, st in event_states(ec, day):
+        if material not in _covered(str(row.get("minerals", ""))):
             continue
-        measure = r.measure.lower()
+        measure = str(row.get("measure", "")).lower()
         if "technology" in measure or "suspension" in measure or "agreement" in measure:
             continue
-        targets = {x.strip().upper() for x in r.target.replace("(", ";").split(";")}
+        since = f" since {ev.label('start')}" if ev.start else ""
+        since += f" until {ev.label('end')}" if ev.end else ""
+        note, partial = "", False
+        if ev.announced is None and ev.effective is None and ev.end is None:  # undated: the stored status
+            if not str(row.get("status", "")).lower().startswith("in force"):
+                continue
+        elif st.state == PARTLY_SUSPENDED:
+            partial = True
+            note = f"; partly suspended by {st.suspended_by}" + (
+                f" until {st.suspended_until}" if st.suspended_until else ""
+            )
+        elif st.state == LAPSED and own_state(ev, day) == IN_FORCE:
+            note = (f"; its suspension by {st.suspended_by} lapsed after {st.suspended_until} and the data hold "
+                    "no later event: taken as back in force")  # fmt: skip
+        elif st.state != IN_FORCE:
+            continue
+        targets = {x.strip().upper() for x in str(row.get("target", "")).replace("(", ";").split(";")}
         if "ban" in measure or "embargo" in measure:
             if not ({"ALL", persp.name.upper()} & targets or set(persp.members) & targets):
                 continue
-            t, why = ban, f"ban in force ({r.event_id})"
+            if partial:
+                t, why = (
+                    restriction,
+                    f"ban in force{since} ({ev.event_id}){note}: the part in force counted as a restriction",
+                )
+            else:
+                t, why = ban, f"ban in force{since} ({ev.event_id}){note}"
         elif any(w in measure for w in ("licens", "quota", "tax")):
-            t, why = restriction, f"{r.measure} in force ({r.event_id})"
+            t, why = restriction, f"{row['measure']} in force{since} ({ev.event_id}){note}"
         else:
             continue
-        for c in r.country.split(";"):
+        for c in str(row.get("country", "")).split(";"):
             c = c.strip().upper()
-            if t > out.get(c, (1.0, ""))[0]:
+            if c and t > out.get(c, (1.0, ""))[0]:
                 out[c] = (t, why)
     for c, row in inputs.per_item("trade_factor", perspective=persp.name, material=material).items():
         out[c] = (float(row["value"]), f"input ({row['origin']})")
