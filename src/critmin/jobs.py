@@ -89,15 +89,21 @@ def scenario_text(scenario: str | Path, blocs: Blocs | None = None) -> tuple[Sce
     return s, text if text.endswith("\n") else text + "\n"
 
 
-def write_scenario_template(name: str, path: str | Path | None = None, force: bool = False) -> Path:
-    """Write a commented template that runs as written; refuse to overwrite unless ``force``."""
-    target = Path(path) if path is not None else Path(f"{name}.toml")
+def refuse_existing(target: Path, force: bool) -> None:
+    """A :class:`UserError` if ``target`` is a file that exists and ``force`` is not given (or a name
+    the system cannot look up)."""
     try:
         exists = target.exists()
     except OSError as exc:  # a name too long to look up
         raise UserError(f"{str(target)[:60]}...: not a usable file name ({exc.strerror or exc})") from None
     if exists and not target.is_dir() and not force:
         raise UserError(f"{target} exists; use --force to overwrite")
+
+
+def write_scenario_template(name: str, path: str | Path | None = None, force: bool = False) -> Path:
+    """Write a commented template that runs as written; refuse to overwrite unless ``force``."""
+    target = Path(path) if path is not None else Path(f"{name}.toml")
+    refuse_existing(target, force)
     text = template(name, str(target))
     parse_scenario(text, str(target))  # the template must itself be valid
     return atomic_write_text(target, text)
@@ -725,12 +731,7 @@ def control_scenario_job(
     check_options(months, severity)
     target = Path(path) if path is not None else None
     if target is not None:
-        try:
-            exists = target.exists()
-        except OSError as exc:  # a name too long to look up
-            raise UserError(f"{str(target)[:60]}...: not a usable file name ({exc.strerror or exc})") from None
-        if exists and not target.is_dir() and not force:
-            raise UserError(f"{target} exists; use --force to overwrite")
+        refuse_existing(target, force)
         check_file_target(target, protect)
     converted = control_scenario(chain, event_id, months=months, severity=severity)
     written = atomic_write_text(target, converted.text, protect) if target is not None else None
