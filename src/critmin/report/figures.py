@@ -329,73 +329,51 @@ def _materials_short(run: Any) -> list[str]:
     return sorted(mats, key=lambda m: -float(short.get(m, 0.0)))
 
 
-def shortfall_region_figure(run: Any) -> go.Figure:
-    """Shortfall per month by region (t; sectors summed), one material at a time."""
+def _shortfall_split(run: Any, split: str, trace: Any) -> go.Figure:
+    """Shortfall per month split by ``split`` (``region`` or ``sector``; the other summed), one
+    material at a time: ``trace(material, label, k, y)`` makes each series' trace."""
     ds = run.dataset
     months = [str(m) for m in ds.month.values]
-    regions = [str(r) for r in ds.region.values]
-    colours = _region_colours(regions)
+    other = "sector" if split == "region" else "region"
     fig = go.Figure()
     labels, groups = [], []
     for m in _materials_short(run):
-        s = ds["shortfall_t"].sel(material=m).sum("sector")
+        s = ds["shortfall_t"].sel(material=m).sum(other)
         group = []
-        for r in regions:
-            y = s.sel(region=r).values
-            if not (y > 1e-9).any():
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=months,
-                    y=y,
-                    name=r,
-                    mode="lines+markers",
-                    line={"color": colours[r]},
-                    legendgroup=r,
-                    hovertemplate=f"{m} {r} %{{x}}: %{{y:,.1f}} t<extra></extra>",
-                )
-            )
-            group.append(len(fig.data) - 1)
+        for k, label in enumerate(str(v) for v in ds[split].values):
+            y = s.sel({split: label}).values
+            if (y > 1e-9).any():
+                fig.add_trace(trace(m, label, k, months, y))
+                group.append(len(fig.data) - 1)
         if group:
             labels.append(m)
             groups.append(group)
     _dropdown(fig, labels, groups, "material")
+    return fig
+
+
+def shortfall_region_figure(run: Any) -> go.Figure:
+    """Shortfall per month by region (t; sectors summed), one material at a time."""
+
+    def line(m: str, r: str, k: int, months: list[str], y: Any) -> go.Scatter:
+        return go.Scatter(x=months, y=y, name=r, mode="lines+markers", line={"color": _colour(k)}, legendgroup=r,
+                          hovertemplate=f"{m} {r} %{{x}}: %{{y:,.1f}} t<extra></extra>")  # fmt: skip
+
+    fig = _shortfall_split(run, "region", line)
     fig.update_layout(title="Shortfall by region (t per month)", yaxis_title="t", **LAYOUT)
     return _say_if_empty(fig, "no region ran short of any material in any month")
 
 
 def shortfall_sector_figure(run: Any) -> go.Figure:
     """Shortfall per month by sector (t; regions summed), stacked, one material at a time."""
-    ds = run.dataset
-    months = [str(m) for m in ds.month.values]
-    sectors = [str(s) for s in ds.sector.values]
-    fig = go.Figure()
-    labels, groups = [], []
-    for m in _materials_short(run):
-        s = ds["shortfall_t"].sel(material=m).sum("region")
-        group = []
-        for k, sec in enumerate(sectors):
-            y = s.sel(sector=sec).values
-            if not (y > 1e-9).any():
-                continue
-            fig.add_trace(
-                go.Bar(
-                    x=months,
-                    y=y,
-                    name=sec,
-                    marker_color=_colour(k),
-                    legendgroup=sec,
-                    hovertemplate=f"{m} {sec} %{{x}}: %{{y:,.1f}} t<extra></extra>",
-                )
-            )
-            group.append(len(fig.data) - 1)
-        if group:
-            labels.append(m)
-            groups.append(group)
-    _dropdown(fig, labels, groups, "material")
-    fig.update_layout(
-        title="Shortfall by sector (t per month, all regions)", barmode="stack", yaxis_title="t", **LAYOUT
-    )
+
+    def bar(m: str, sec: str, k: int, months: list[str], y: Any) -> go.Bar:
+        return go.Bar(x=months, y=y, name=sec, marker_color=_colour(k), legendgroup=sec,
+                      hovertemplate=f"{m} {sec} %{{x}}: %{{y:,.1f}} t<extra></extra>")  # fmt: skip
+
+    fig = _shortfall_split(run, "sector", bar)
+    fig.update_layout(title="Shortfall by sector (t per month, all regions)", barmode="stack", yaxis_title="t",
+                      **LAYOUT)  # fmt: skip
     return _say_if_empty(fig, "no sector ran short of any material in any month")
 
 
