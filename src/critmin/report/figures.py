@@ -627,33 +627,15 @@ def hindcast_figure(cmp: pd.DataFrame) -> go.Figure:
             row=row,
             col=1,
         )
-        fig.add_trace(
-            go.Scatter(
-                x=d["month"],
-                y=d["model"],
-                mode="lines",
-                name=f"{name} model",
-                legendgroup=name,
-                line={"color": c},
-                hovertemplate=f"{name} model %{{x}}: %{{y:,.1f}} {unit}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        if d["model_paid"].notna().any():
-            fig.add_trace(
-                go.Scatter(
-                    x=d["month"],
-                    y=d["model_paid"],
-                    mode="lines",
-                    name=f"{name} model paid",
-                    legendgroup=name,
-                    line={"color": c, "dash": "dash"},
-                    hovertemplate=f"{name} model paid %{{x}}: %{{y:,.1f}} {unit}<extra></extra>",
-                ),
-                row=row,
-                col=1,
-            )
+        for col, what, dash in (("model", "model", "solid"), ("model_paid", "model paid", "dash")):
+            if d[col].notna().any():
+                fig.add_trace(
+                    go.Scatter(x=d["month"], y=d[col], mode="lines", name=f"{name} {what}", legendgroup=name,
+                               line={"color": c, "dash": dash},
+                               hovertemplate=f"{name} {what} %{{x}}: %{{y:,.1f}} {unit}<extra></extra>"),
+                    row=row,
+                    col=1,
+                )  # fmt: skip
     fig.update_layout(
         title="The 2025 hindcast: model (lines) against observed (circles)",
         **{**LAYOUT, "height": 330 * len(indicators)},
