@@ -52,6 +52,12 @@ def reference_inputs(tmp_path: Path, sourcing: dict[str, float], extra: list[dic
         {"parameter": "wgi_scaled", "country": "JPN", "value": 2.0},
         {"parameter": "import_reliance", "perspective": "USA", "material": "Co", "stage": "*", "value": 1.0},
         {"parameter": "sector_share", "material": "Co", "sector": "electronics", "value": 1.0},
+        # the JRC reference cases: no recycling, no substitute, and electronics the largest sector
+        # (Q = 10); the shipped EU 2023 values for cobalt would change all three
+        {"parameter": "eol_rir", "material": "Co", "value": 0.0},
+        {"parameter": "si_sr", "material": "Co", "value": 1.0},
+        {"parameter": "si_ei", "material": "Co", "value": 1.0},
+        {"parameter": "value_added", "sector": "electronics", "value": 1e9},
     ]
     rows += [{"parameter": "sourcing_share", "perspective": "USA", "material": "Co", "stage": "*", "country": c,
               "value": v} for c, v in sourcing.items()]  # fmt: skip
@@ -100,7 +106,7 @@ def test_thresholds_decide_critical(tmp_path):
         inp = reference_inputs(tmp_path, {"COD": 1.0}, [extra])
         row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0].iloc[0]
         assert not row["critical"], extra
-    # EI: equal value added by default, so EI = 10 x SI_EI
+    # EI: electronics is the largest sector (Q = 10), so EI = 10 x SI_EI
     inp = reference_inputs(tmp_path, {"COD": 1.0}, [{"parameter": "si_ei", "material": "Co", "value": 0.2}])
     row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0].iloc[0]
     assert row["ei"] == pytest.approx(2.0) and not row["critical"]
@@ -108,11 +114,11 @@ def test_thresholds_decide_critical(tmp_path):
 
 def test_value_added_weighs_sectors(tmp_path):
     extra = [{"parameter": "sector_share", "material": "Co", "sector": "defence", "value": 1.0},
-             {"parameter": "value_added", "sector": "electronics", "value": 300.0},
-             {"parameter": "value_added", "sector": "defence", "value": 100.0}]  # fmt: skip
+             {"parameter": "value_added", "sector": "electronics", "value": 3e9},
+             {"parameter": "value_added", "sector": "defence", "value": 1e9}]  # fmt: skip
     inp = reference_inputs(tmp_path, {"COD": 1.0}, extra)
     row = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)[0].iloc[0]
-    # shares 1:1 as given (normalised per material: 0.5 each), Q scaled so 300 -> 10
+    # shares 1:1 (sum 2 > 1.05: normalised, 0.5 each), Q scaled so the largest sector (3e9) -> 10
     ei = row["inputs"]["economic_importance"]
     assert ei["value_added_scaled"]["electronics"] == pytest.approx(10.0)
     assert ei["value_added_scaled"]["defence"] == pytest.approx(10 / 3)
@@ -187,8 +193,8 @@ def test_missing_inputs_are_named_then_skipped_or_fatal(tmp_path, chain):
     assert skipped == ["Dy: eol_rir missing", "Nd: eol_rir missing"]
     with pytest.raises(UserError, match="missing input: Dy: eol_rir missing"):
         assess(chain, "eu", "EU", ["Dy"], inp, strict=True)
-    # real gaps in the shipped data: no sector split for cobalt, no cost share for gallium
-    assert "Co: sector_share missing" in " ".join(assess(chain, "eu", "EU", ["Co"])[1])
+    # real gaps in the shipped data: no sector split for tellurium, no cost share for gallium
+    assert "Te: sector_share missing" in " ".join(assess(chain, "eu", "EU", ["Te"])[1])
     assert "Ga: cost_share missing" in " ".join(assess(chain, "usgs", "USA", ["Ga"])[1])
 
 
@@ -217,7 +223,8 @@ def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
     for r in rows:
         assert {"material", "method", "perspective", "sr", "ei", "bottleneck_stage", "critical", "inputs"} <= set(r)
         assert r["perspective"] == "JPN" and r["method"] == "eu"
-        assert r["inputs"]["stages"][r["bottleneck_stage"]]["eol_rir"]["confidence"] == "assumption"
+        eol = r["inputs"]["stages"][r["bottleneck_stage"]]["eol_rir"]
+        assert eol["confidence"] == "read-secondary" and "2023" in eol["source"]  # the EU 2023 assessment's
     html = fig.read_text()
     assert "Criticality matrix" in html
     assert 'src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: no CDN
@@ -233,8 +240,8 @@ def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
     assert stages.loc[stages["bottleneck"], "sr"].iloc[0] == pytest.approx(stages["sr"].max())
     assert main(["criticality", "--method", "eux"]) == 2
     assert "did you mean 'eu'" in capsys.readouterr().err
-    assert main(["criticality", "--materials", "Co", "--strict"]) == 2
-    assert "Co: sector_share missing" in capsys.readouterr().err
+    assert main(["criticality", "--materials", "Te", "--strict"]) == 2
+    assert "Te: sector_share missing" in capsys.readouterr().err
 
 
 def test_list_parameters_use_the_most_specific_level(tmp_path):
@@ -287,11 +294,11 @@ def test_item_columns_and_country_codes_are_checked(tmp_path):
 
 
 def test_value_added_wildcard_does_not_fill_in_for_named_sectors(tmp_path):
-    extra = [{"parameter": "sector_share", "material": "Co", "sector": "defence", "value": 1.0},
+    extra = [{"parameter": "sector_share", "material": "Co", "sector": "C99", "value": 1.0},
              {"parameter": "value_added", "sector": "electronics", "value": 300.0}]  # fmt: skip
     inp = reference_inputs(tmp_path, {"COD": 1.0}, extra)
     rows, skipped = assess(one_supplier_chain(), "eu", "USA", ["Co"], inp)
-    assert rows.empty and skipped == ["Co: value_added missing for sector(s) defence"]
+    assert rows.empty and skipped == ["Co: value_added missing for sector(s) C99"]
 
 
 def test_unattributed_output_is_no_supplier_in_either_term(tmp_path):

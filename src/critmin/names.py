@@ -61,6 +61,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("Bi", "Bismuth", "other", ("bismuth",)),
     Material("In", "Indium", "other", ("indium",)),
     Material("Te", "Tellurium", "other", ("tellurium",)),
+    Material("Nb", "Niobium", "other", ("niobium", "columbium")),
 )
 MATERIAL_IDS: tuple[str, ...] = tuple(m.id for m in MATERIALS)
 REE_ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb", "Sm", "La", "Ce", "Y", "Gd", "Lu")

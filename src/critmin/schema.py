@@ -600,6 +600,9 @@ CRITICALITY_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] =
     "import_reliance": (("perspective", "material", "stage"), (-float("inf"), 1.0)),
     "sourcing_share": (("perspective", "material", "stage", "country"), (0.0, 1.0)),
     "wgi_scaled": (("country",), (0.0, 10.0)),
+    "supply_share": (("material", "stage", "country"), (0.0, 1.0)),
+    "hhi_wgi_t_global": (("material", "stage"), (0.0, 10.0)),
+    "hhi_wgi_t_sourcing": (("perspective", "material", "stage"), (0.0, 10.0)),
     "trade_factor": (("perspective", "material", "country"), (0.0, 10.0)),
     "agreement_partner": (("perspective", "country"), (0.0, 1.0)),
     "agreement_factor": ((), (0.0, 10.0)),
@@ -616,6 +619,7 @@ CRITICALITY_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] =
 #: not be ``*``)
 CRITICALITY_ITEM: dict[str, str] = {
     "sourcing_share": "country",
+    "supply_share": "country",
     "sector_share": "sector",
     "trade_factor": "country",
     "agreement_partner": "country",

@@ -31,6 +31,7 @@ from critmin.criticality.ensemble import expected_losses
 from critmin.criticality.inputs import Inputs, MissingInput
 from critmin.criticality.supply import perspective, resolve_as_of
 from critmin.errors import UserError, suggest
+from critmin.names import MATERIAL_IDS
 
 METHODS = ("eu", "usgs", "ensemble")
 DEFAULT_PERSPECTIVE = {"eu": "EU", "usgs": "USA", "ensemble": "framework"}
@@ -76,7 +77,7 @@ def assess(
     inputs = inputs or Inputs.defaults(chain)
     persp = perspective(chain, perspective_name or DEFAULT_PERSPECTIVE[method])
     day, day_basis = resolve_as_of(chain, as_of)
-    mats = [chain.material(m) for m in materials] if materials else None
+    mats = [_material(chain, inputs, m) for m in materials] if materials else None
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
 
@@ -113,7 +114,13 @@ def assess(
                                     "draws": draws, "seed": seed,
                                     "scenario_weights": "given" if weights else "equal (assumption)"}})  # fmt: skip
     else:
-        for m in mats or chain.materials:
+        if mats is None:
+            mats = list(chain.materials)
+            if method == "eu":  # and the materials known to the EU method only through supply-share inputs
+                t = inputs.table
+                extra = t.loc[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]), "material"]
+                mats += [m for m in MATERIAL_IDS if m in set(extra) and m not in mats]
+        for m in mats:
             try:
                 if method == "eu":
                     row = eu.assess_material(chain, inputs, persp, m, day)
@@ -129,6 +136,19 @@ def assess(
                 raise UserError(f"missing input: {w} (--strict)")
     rows.sort(key=lambda r: (-r["sr"], r["material"]))
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), skipped
+
+
+def _material(chain: SupplyChain, inputs: Inputs, name: str) -> str:
+    """The chain's id for ``name``, or a known material the chain has no data for but the inputs
+    give supply shares or terms for (Lu: the EU 2023 shares)."""
+    try:
+        return chain.material(name)
+    except UserError:
+        mid = names.material(name)
+        t = inputs.table
+        if not t[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]) & (t["material"] == mid)].empty:
+            return mid
+        raise
 
 
 #: the columns of an assessment (:func:`assess`)

@@ -30,13 +30,17 @@ from critmin.criticality.supply import (
     default_as_of,
     hhi_wgi_t,
     import_reliance,
-    latest_shares,
     partners,
     sourcing,
     stages_with_data,
+    supply_shares,
     trade_factors,
     wgi_of,
 )
+
+#: sector shares summing to at most this are fractions of all use (the EU's printed shares sum to
+#: up to 1.02 by rounding), used as given; a larger sum is normalised to 1
+SHARE_SUM_TOLERANCE = 1.05
 
 
 def supply_risk(global_term: float | None, sourcing_term: float | None, ir: float | None, eol_rir: float,
@@ -61,11 +65,17 @@ def stage_supply_risk(
     """SR of one stage with every input used, the trade-restriction factors those in force on
     ``as_of`` (default :func:`~critmin.criticality.supply.default_as_of`); raises
     :class:`MissingInput` naming what is missing."""
-    world, year = latest_shares(chain, material, stage)
-    if not world:
+    world, year, shares_basis = supply_shares(chain, inputs, material, stage)
+    given_g = inputs.row("hhi_wgi_t_global", material=material, stage=stage)
+    given_s = inputs.row("hhi_wgi_t_sourcing", perspective=persp.name, material=material, stage=stage)
+    if not world and given_g is None:
         raise MissingInput(f"{material}: no production shares at {stage}")
     ir, ir_basis = import_reliance(chain, inputs, persp, material, stage)
-    mix, mix_basis = sourcing(inputs, persp, material, stage, world, ir)
+    mix, mix_basis = (
+        ({}, "input: hhi_wgi_t_sourcing")
+        if given_s is not None
+        else sourcing(inputs, persp, material, stage, world, ir)
+    )
     countries = sorted(set(world) | set(mix))
     wgi = wgi_of(chain, inputs, material, stage, world, mix)
     as_of = as_of or default_as_of(chain)
@@ -82,8 +92,9 @@ def stage_supply_risk(
         return agree if c in part else t_global.get(c, 1.0)
 
     t_src = {c: t_source(c) for c in mix}
-    g = hhi_wgi_t(world, wgi, t_global)
-    s = hhi_wgi_t(mix, wgi, t_src) if mix else None
+    # a published term (e.g. the EU's own HHI_WGI,t) replaces the one computed from the shares
+    g = float(given_g["value"]) if given_g is not None else hhi_wgi_t(world, wgi, t_global)
+    s = float(given_s["value"]) if given_s is not None else (hhi_wgi_t(mix, wgi, t_src) if mix else None)
     warnings = []
     if ir is None and mix_basis == "input":
         warnings.append(f"{material}: sourcing_share given for {persp.name} at {stage} but import_reliance "
@@ -101,6 +112,11 @@ def stage_supply_risk(
         "import_reliance_basis": ir_basis,
         "sourcing_basis": mix_basis,
         "terms": "both" if ir is not None and s is not None else "global only",
+        "hhi_wgi_t_basis": {
+            "global": "input" if given_g is not None else "computed",
+            "sourcing": "input" if given_s is not None else ("computed" if s is not None else "none"),
+        },
+        "supply_shares_basis": shares_basis,
         "supply_shares": {c: round(v, 6) for c, v in sorted(world.items(), key=lambda kv: -kv[1])},
         "sourcing_shares": {c: round(v, 6) for c, v in sorted(mix.items(), key=lambda kv: -kv[1])},
         "wgi_scaled": {c: round(wgi[c], 4) for c in countries if c in wgi},
@@ -121,8 +137,13 @@ def economic_importance(chain: SupplyChain, inputs: Inputs, material: str) -> di
         total = sum(float(r["value"]) for r in user.values())
         if total <= 0:
             raise MissingInput(f"{material}: sector_share rows sum to zero")
-        shares = {sec: float(r["value"]) / total for sec, r in user.items()}
-        share_basis = "input (normalised to sum to 1)"
+        if total > SHARE_SUM_TOLERANCE:
+            shares = {sec: float(r["value"]) / total for sec, r in user.items()}
+            share_basis = f"input (sum {total:.3g} > {SHARE_SUM_TOLERANCE:g}: normalised to sum to 1)"
+        else:
+            # fractions of all use, as the EU gives them: use with no sector ("Other") adds nothing
+            shares = {sec: float(r["value"]) for sec, r in user.items()}
+            share_basis = f"input (fractions of all use, sum {total:.3g}; the rest has no sector and adds nothing)"
     else:
         d = chain.demand
         d = d[d["material"] == material] if "material" in d.columns else d.iloc[0:0]
@@ -168,7 +189,7 @@ def assess_material(
     """One row of the EU method for ``material``: per-stage SR, bottleneck, EI, critical; the
     trade-restriction factors are those in force on ``as_of`` (default: 31 December of the
     production data's latest year)."""
-    stages = stages_with_data(chain, material)
+    stages = stages_with_data(chain, material, inputs)
     if not stages:
         raise MissingInput(f"{material}: no production data at any stage")
     per_stage = [stage_supply_risk(chain, inputs, persp, material, s, as_of) for s in stages]

@@ -14,14 +14,15 @@ Example
 >>> inp = Inputs.defaults()
 >>> inp.value("agreement_factor")
 0.8
->>> inp.value("si_sr", material="Dy")  # the wildcard default
+>>> inp.value("si_sr", material="Dy")  # the EU 2023 assessment's
+0.99
+>>> inp.value("si_sr", material="rare_earths")  # the wildcard default
 1.0
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,11 +62,12 @@ class Inputs:
     def defaults(cls, chain: SupplyChain | None = None) -> Inputs:
         """The defaults: the ``criticality_inputs`` table of ``chain`` (the store's, with the
         user's overrides and imports; rows of the ``shipped`` layer have origin ``default``, the
-        others their layer's name), else the shipped ``src/critmin/data/criticality.csv``."""
+        others their layer's name), else the shipped rows alone (``src/critmin/data/criticality.csv``
+        and the rows :mod:`critmin.eu_crm` derives from the EU 2023 assessment)."""
         if chain is None:
-            path = resources.files("critmin") / "data" / "criticality.csv"
-            with resources.as_file(path) as p:
-                return cls(_read(Path(p), origin="default"))
+            from critmin.dataset import shipped_table
+
+            return cls.from_table(shipped_table("criticality_inputs"))
         return cls.from_table(chain.criticality_inputs)
 
     @classmethod
@@ -118,11 +120,15 @@ class Inputs:
 
     def items(self, parameter: str, **keys: str) -> dict[str, dict[str, Any]]:
         """A list-valued parameter (e.g. a sourcing mix): the rows at the most specific level
-        that has any, one per item (the latest where an item repeats)."""
+        that has any, one per item (the latest where an item repeats). A list is replaced whole: where
+        a user's file (or an override or import) gives rows at that level, the shipped rows there
+        are dropped, so a user's sector split or sourcing mix is never merged into the shipped one."""
         t = self.rows(parameter, **keys)
         if t.empty:
             return {}
         t = t[t["score"] == t["score"].max()]
+        if "origin" in t.columns and (t["origin"] != "default").any():
+            t = t[t["origin"] != "default"]
         col = ITEM[parameter]
         return _first_per(t, col)
 

@@ -90,9 +90,42 @@ def latest_shares(chain: SupplyChain, material: str, stage: str) -> tuple[dict[s
     return {str(c): float(s) for c, s in zip(sh["country_iso3"], sh["share"], strict=True) if s > 0}, year
 
 
-def stages_with_data(chain: SupplyChain, material: str) -> list[str]:
-    """The supply stages (mine to magnet) with production data for ``material``."""
+def supply_shares(
+    chain: SupplyChain, inputs: Inputs, material: str, stage: str
+) -> tuple[dict[str, float], int | None, str]:
+    """World supply shares at ``stage`` with the year (None for input rows) and the basis: the
+    user's ``supply_share`` rows (origin other than ``default``) where given, else the store's
+    production (:func:`latest_shares`), else the shipped ``supply_share`` rows (the EU 2023
+    assessment's global shares, :mod:`critmin.eu_crm`). Input shares are used as given (fractions
+    of world supply, not normalised: a published table lists named producers only)."""
+    rows = inputs.items("supply_share", material=material, stage=stage)
+    user = {c: r for c, r in rows.items() if str(r["origin"]) != "default"}
+    if user:
+        origins = sorted({str(r["origin"]) for r in user.values()})
+        return ({c: float(r["value"]) for c, r in user.items() if float(r["value"]) > 0}, None,
+                f"input ({', '.join(origins)})")  # fmt: skip
+    prod = chain.production
+    if ((prod["material"] == material) & (prod["stage"] == stage)).any():
+        world, year = latest_shares(chain, material, stage)
+        if world:
+            return world, year, "store production"
+    if rows:
+        src = sorted({str(r["source"]).split(";")[0] for r in rows.values()})
+        return ({c: float(r["value"]) for c, r in rows.items() if float(r["value"]) > 0}, None,
+                f"shipped supply_share rows (no store production): {'; '.join(src)}")  # fmt: skip
+    return {}, None, "missing"
+
+
+def stages_with_data(chain: SupplyChain, material: str, inputs: Inputs | None = None) -> list[str]:
+    """The supply stages (mine to magnet) with production data for ``material``, or with the
+    user's ``supply_share`` or ``hhi_wgi_t_global`` rows for it (``inputs``); the shipped
+    ``supply_share`` rows add stages only to a material with no production data at all (Lu)."""
     have = set(chain.production.loc[chain.production["material"] == material, "stage"])
+    if inputs is not None:
+        t = inputs.table
+        rows = t[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]) & (t["material"] == material)]
+        user = rows[rows["origin"] != "default"]
+        have |= {str(x) for x in (rows if not have else user)["stage"]}
     return [s for s in names.STAGES if s in have and s != "end_use"]
 
 
@@ -299,6 +332,8 @@ def import_reliance(
     row = inputs.row("import_reliance", perspective=persp.name, material=material, stage=stage)
     if row is not None:
         return float(row["value"]), {"basis": "input", **(cite(row) or {})}
+    if material not in chain.materials:  # known to the inputs only (Lu): no trade or network data
+        return None, {"basis": "missing"}
     nir = metrics.import_reliance(chain, persp.name if persp.name != "EU" else "eu", material, stage)
     nir = nir.dropna(subset=["net_import_reliance"])
     if not nir.empty:
