@@ -55,8 +55,12 @@ _COLS = ("parameter", "perspective", "material", "stage", "sector", "country", "
          "confidence", "notes")  # fmt: skip
 
 
-def _pct(text: str) -> float:
-    """A printed percentage as a fraction; '<0.1' and '>0' count as 0."""
+def pct_fraction(text: str) -> float:
+    """A printed percentage as a fraction; '<0.1' and '>0' count as 0.
+
+    >>> pct_fraction("43"), pct_fraction("<0.1")
+    (0.43, 0.0)
+    """
     t = str(text).strip()
     return 0.0 if t.startswith(("<", ">")) or t == "" else float(t) / 100
 
@@ -66,26 +70,49 @@ def _fmt(x: float) -> str:
 
 
 @cache
+def _read(name: str) -> pd.DataFrame:
+    return pd.read_csv(data_dir() / name, dtype=str, keep_default_na=False)
+
+
+def read_file(name: str) -> pd.DataFrame:
+    """One of the shipped EU files (:data:`USE_FILE`, :data:`SUPPLY_FILE`, :data:`INPUTS_FILE`),
+    every cell as text (a copy)."""
+    return _read(name).copy()
+
+
+def value_added_by_sector(use: pd.DataFrame | None = None) -> pd.Series:
+    """Value added (million EUR) per NACE code of the use-shares file: the value most rows of the
+    sector give (a shifted transcription row does not count).
+
+    >>> float(value_added_by_sector()["C26"])
+    77000.0
+    """
+    use = read_file(USE_FILE) if use is None else use
+    named = use[use["nace_code"] != ""]
+    return named.groupby("nace_code")["value_added_meur"].agg(lambda s: float(s.mode().iloc[0]))
+
+
+@cache
 def _rows() -> pd.DataFrame:
-    use = pd.read_csv(data_dir() / USE_FILE, dtype=str, keep_default_na=False)
-    sup = pd.read_csv(data_dir() / SUPPLY_FILE, dtype=str, keep_default_na=False)
+    use = read_file(USE_FILE)
+    sup = read_file(SUPPLY_FILE)
     out: list[dict[str, str]] = []
     named = use[use["nace_code"] != ""]
-    va = named.groupby("nace_code")["value_added_meur"].agg(lambda s: s.mode().iloc[0])
+    va = value_added_by_sector(use)
     sector_name = named.groupby("nace_code")["nace_sector"].first()
     src_use = str(use["source"].iloc[0])
     for code, v in va.items():
-        out.append({"parameter": "value_added", "sector": str(code), "value": str(v), "unit": "million EUR",
+        out.append({"parameter": "value_added", "sector": str(code), "value": _fmt(v), "unit": "million EUR",
                     "source": src_use, "confidence": "read-secondary",
                     "notes": f"{code} {sector_name[code]}: value added as the EU 2023 report prints it"})  # fmt: skip
-    mine = named[named["material"] != ""].assign(share=lambda d: d["share_pct"].map(_pct))
+    mine = named[named["material"] != ""].assign(share=lambda d: d["share_pct"].map(pct_fraction))
     for (mat, code), grp in mine.groupby(["material", "nace_code"], sort=True):
         apps = "; ".join(f"{a} {p}%" for a, p in zip(grp["application"], grp["share_pct"], strict=True))
         out.append({"parameter": "sector_share", "material": str(mat), "sector": str(code),
                     "value": _fmt(float(grp["share"].sum())), "unit": "fraction", "source": src_use,
                     "confidence": "read-secondary",
                     "notes": f"EU 2023 use shares of {grp['eu_material'].iloc[0]} in {code}: {apps}"})  # fmt: skip
-    sup = sup[sup["country_iso3"] != ""].assign(share=lambda d: d["share_pct"].map(_pct))
+    sup = sup[sup["country_iso3"] != ""].assign(share=lambda d: d["share_pct"].map(pct_fraction))
     # one row per country (a country printed twice in a stage's table counts once, summed)
     keys = ["material", "scope", "stage", "country_iso3"]
     sup = sup.groupby(keys, as_index=False, sort=True).agg(
@@ -126,7 +153,7 @@ def _rows() -> pd.DataFrame:
 def _material_rows() -> list[dict[str, str]]:
     """EoL-RIR, SI(SR), SI(EI) per material and the EU's import reliance per stage, as the 2023
     assessment gives them (``eu_crm_2023_inputs.csv``; percentages become fractions)."""
-    t = pd.read_csv(data_dir() / INPUTS_FILE, dtype=str, keep_default_na=False)
+    t = read_file(INPUTS_FILE)
     t = t[(t["material"] != "") & t["parameter"].isin(["eol_rir", "si_sr", "si_ei", "import_reliance"])]
     out = []
     for r in t.itertuples():

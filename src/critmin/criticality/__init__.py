@@ -117,9 +117,7 @@ def assess(
         if mats is None:
             mats = list(chain.materials)
             if method == "eu":  # and the materials known to the EU method only through supply-share inputs
-                t = inputs.table
-                extra = t.loc[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]), "material"]
-                mats += [m for m in MATERIAL_IDS if m in set(extra) and m not in mats]
+                mats += [m for m in _supplied_by_inputs(inputs) if m not in mats]
         for m in mats:
             try:
                 if method == "eu":
@@ -145,10 +143,17 @@ def _material(chain: SupplyChain, inputs: Inputs, name: str) -> str:
         return chain.material(name)
     except UserError:
         mid = names.material(name)
-        t = inputs.table
-        if not t[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]) & (t["material"] == mid)].empty:
+        if mid in _supplied_by_inputs(inputs):
             return mid
         raise
+
+
+def _supplied_by_inputs(inputs: Inputs) -> list[str]:
+    """Materials (in :data:`~critmin.names.MATERIAL_IDS` order) with ``supply_share`` or
+    ``hhi_wgi_t_global`` rows: the EU method can score them without production data."""
+    t = inputs.table
+    have = set(t.loc[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]), "material"])
+    return [m for m in MATERIAL_IDS if m in have]
 
 
 #: the columns of an assessment (:func:`assess`)

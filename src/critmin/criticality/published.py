@@ -16,8 +16,7 @@ interval: every input ranges over its rounding half-unit, and the published SR (
 
 Only the supply terms are published, not the shares and WGI behind them, and the report gives
 no sector data for EI, so EI is compared only as published (``ei``), not recomputed; the 2023
-use shares (``eu_crm_2023_use_shares.csv``) recompute the 2023 EI before substitution
-(:func:`eu_2023_ei_before_substitution`).
+use shares (``eu_crm_2023_use_shares.csv``) recompute the 2023 EI (:func:`reproduce_eu_2023`).
 
 Example
 -------
@@ -35,12 +34,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from critmin import eu_crm
 from critmin.criticality.eu import SHARE_SUM_TOLERANCE, supply_risk
 from critmin.dataset import data_dir
 
 #: the report's stage assessed -> critmin's stage
 STAGE = {"extraction": "mine", "processing": "separation"}
-SOURCE_2017 = "EU 2017 criticality assessment (eu_crm_2017_results.csv)"
 
 
 def eu_2017_results() -> pd.DataFrame:
@@ -138,14 +137,6 @@ def _printed_halfunit(text: str) -> float:
     return 0.5 * 10.0 ** (-decimals) / 100
 
 
-def _eu_2023() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    d = data_dir()
-    inp = pd.read_csv(d / "eu_crm_2023_inputs.csv", dtype=str, keep_default_na=False)
-    sup = pd.read_csv(d / "eu_crm_2023_supply_shares.csv", dtype=str, keep_default_na=False)
-    use = pd.read_csv(d / "eu_crm_2023_use_shares.csv", dtype=str, keep_default_na=False)
-    return inp, sup[sup["country_iso3"] != ""], use
-
-
 def _given(inp: pd.DataFrame, material: str, parameter: str, stage: str = "") -> float | None:
     r = inp[(inp["material"] == material) & (inp["parameter"] == parameter) & (inp["stage"] == stage)]
     return None if r.empty else float(r["value"].iloc[0])
@@ -175,10 +166,11 @@ def reproduce_eu_2023(wgi_scaled: dict[str, float] | None = None) -> pd.DataFram
     from critmin.dataset import read_pack
 
     w = wgi_scaled if wgi_scaled is not None else scale(read_pack("wgi")).to_dict()
-    inp, sup, use = _eu_2023()
+    inp, sup, use = (eu_crm.read_file(f) for f in (eu_crm.INPUTS_FILE, eu_crm.SUPPLY_FILE, eu_crm.USE_FILE))
+    sup = sup[sup["country_iso3"] != ""]
     inp = inp.assign(stage=inp["stage"].map(lambda s: STAGE.get(s, s)))
     named = use[use["nace_code"] != ""]
-    va = named.groupby("nace_code")["value_added_meur"].agg(lambda s: float(s.mode().iloc[0]))
+    va = eu_crm.value_added_by_sector(use)
     top = float(va.max())
     rows = []
     for (mat, stage), grp in sup[sup["material"] != "HREE"].groupby(["material", "stage"], sort=True):
@@ -187,7 +179,7 @@ def reproduce_eu_2023(wgi_scaled: dict[str, float] | None = None) -> pd.DataFram
         eol, si = _given(inp, str(mat), "eol_rir"), _given(inp, str(mat), "si_sr")
         gl = grp[grp["scope"] == "global"]
         eu = grp[grp["scope"] == "eu_sourcing"]
-        if eu.empty and mat in ("Dy", "Tb", "Gd", "Lu"):
+        if eu.empty and mat in eu_crm.HREE_GROUP:
             eu = sup[(sup["material"] == "HREE") & (sup["stage"] == stage)]
         if pub is None or ir is None or eol is None or si is None or gl.empty:
             continue
@@ -197,8 +189,7 @@ def reproduce_eu_2023(wgi_scaled: dict[str, float] | None = None) -> pd.DataFram
                 return None
             tot = 0.0
             for r in d.itertuples():
-                s = float(str(r.share_pct).lstrip("<>") or 0) / 100 if not str(r.share_pct).startswith("<") else 0.0
-                s = max(s + k * _printed_halfunit(str(r.share_pct)), 0.0)
+                s = max(eu_crm.pct_fraction(str(r.share_pct)) + k * _printed_halfunit(str(r.share_pct)), 0.0)
                 tot += s * s * w.get(str(r.country_iso3), float("nan")) * float(r.t)
             return tot
 
@@ -221,11 +212,9 @@ def reproduce_eu_2023(wgi_scaled: dict[str, float] | None = None) -> pd.DataFram
         pub, si_ei = _given(inp, str(mat), "ei"), _given(inp, str(mat), "si_ei")
         if pub is None or si_ei is None:
             continue
-        a = grp["share_pct"].map(lambda t: 0.0 if t.strip().startswith(("<", ">")) else float(t) / 100)
+        a = grp["share_pct"].map(eu_crm.pct_fraction)
         q = grp["nace_code"].map(va) / top * 10
-        every = use[use["material"] == mat]["share_pct"].map(
-            lambda t: 0.0 if t.strip().startswith(("<", ">")) else float(t) / 100
-        )
+        every = use[use["material"] == mat]["share_pct"].map(eu_crm.pct_fraction)
         # critmin's rule (critmin.criticality.eu.economic_importance): shares as given unless they
         # sum to more than SHARE_SUM_TOLERANCE; use with no sector adds nothing
         norm = float(a.sum()) if float(a.sum()) > SHARE_SUM_TOLERANCE else 1.0
