@@ -193,9 +193,16 @@ def test_missing_inputs_are_named_then_skipped_or_fatal(tmp_path, chain):
     assert skipped == ["Dy: eol_rir missing", "Nd: eol_rir missing"]
     with pytest.raises(UserError, match="missing input: Dy: eol_rir missing"):
         assess(chain, "eu", "EU", ["Dy"], inp, strict=True)
-    # real gaps in the shipped data: no sector split for tellurium, no cost share for gallium
-    assert "Te: sector_share missing" in " ".join(assess(chain, "eu", "EU", ["Te"])[1])
-    assert "Ga: cost_share missing" in " ".join(assess(chain, "usgs", "USA", ["Ga"])[1])
+    # real gaps in the shipped data: no sector split for molybdenum; no cost share for gallium, whose
+    # USGS risk is then DP x TE alone, said in a warning (an error under --strict)
+    assert "Mo: sector_share missing" in " ".join(assess(chain, "eu", "EU", ["Mo"])[1])
+    ga = assess(chain, "usgs", "USA", ["Ga"])[0].iloc[0]
+    assert "Ga: cost_share missing, so no economic vulnerability" in " ".join(ga["inputs"]["warnings"])
+    assert ga["inputs"]["economic_vulnerability"] is None
+    assert ga["sr"] == pytest.approx(max(s["disruption_potential"] * s["trade_exposure"]
+                                         for s in ga["inputs"]["stages"].values()))  # fmt: skip
+    with pytest.raises(UserError, match="Ga: cost_share missing"):
+        assess(chain, "usgs", "USA", ["Ga"], strict=True)
 
 
 def test_bad_inputs_file_lists_every_problem(tmp_path):
@@ -240,8 +247,8 @@ def test_cli_json_csv_figure_and_errors(tmp_path, capsys):
     assert stages.loc[stages["bottleneck"], "sr"].iloc[0] == pytest.approx(stages["sr"].max())
     assert main(["criticality", "--method", "eux"]) == 2
     assert "did you mean 'eu'" in capsys.readouterr().err
-    assert main(["criticality", "--materials", "Te", "--strict"]) == 2
-    assert "Te: sector_share missing" in capsys.readouterr().err
+    assert main(["criticality", "--materials", "Mo", "--strict"]) == 2
+    assert "Mo: sector_share missing" in capsys.readouterr().err
 
 
 def test_list_parameters_use_the_most_specific_level(tmp_path):
@@ -322,7 +329,8 @@ def test_a_producer_does_not_restrict_its_own_supply(chain):
 def test_usgs_names_stages_without_import_reliance(chain):
     rows, _ = assess(chain, "usgs", "USA", ["Dy"])
     warnings = rows.iloc[0]["inputs"]["warnings"]
-    assert warnings and "import_reliance missing for USA at" in warnings[0] and "separation" in warnings[0]
+    # the USGS figures give US import reliance for rare-earth compounds and metals, not for Dy at mine
+    assert warnings and "import_reliance missing for USA at mine," in warnings[0]
     with pytest.raises(UserError, match="--strict"):
         assess(chain, "usgs", "USA", ["Dy"], strict=True)
 

@@ -113,6 +113,8 @@ def test_default_as_of_follows_the_data_not_the_clock(tmp_path):
     f.write_text(
         "parameter,material,sector,country,value,source,confidence\nsector_share,Ga,electronics,,1,test,user\n"
         "wgi_scaled,,,CHN,5,test,user\n"
+        # the shipped US sourcing mix of gallium (USGS import sources) names these too
+        "wgi_scaled,,,JPN,2,test,user\nwgi_scaled,,,DEU,2,test,user\nwgi_scaled,,,CAN,2,test,user\n"
     )
     inp = Inputs.load([f])
     assert default_as_of(chain) == date(2024, 12, 31)  # the production data's year

@@ -353,7 +353,7 @@ MCS2025 = """\
 SOURCE,COMMODITY,COUNTRY,TYPE,UNIT_MEAS,PROD_2023,PROD_EST_ 2024,PROD_NOTES,CAP_2023,CAP_EST_ 2024,CAP_NOTES,RESERVES_2024,RESERVE_NOTES
 MCS2025,Rare earths,Burma,"Mine production, rare-earth-oxide equivalent",metric tons,43000,31000,"Estimated, based on imports",,,,,NA
 MCS2025,Gallium ,China,Primary production,kilograms,621000,750000,,,1000000,,,
-MCS2025,Niobium,Brazil,"Mine production, niobium content",metric tons,100000,100000,,,,,,
+MCS2025,Tantalum,Brazil,"Mine production, tantalum content",metric tons,360,370,,,,,,
 MCS2025,Lithium ,United States,"Mine production, lithium content",metric tons,,,W for 23-24,,,,1800000,
 MCS2025,Rare earths,World total (rounded),"Mine production, rare-earth-oxide equivalent",metric tons,"376,000","390,000",,,,,"90,000,000",
 """  # noqa: E501
@@ -365,7 +365,7 @@ Rare earths,World production,Rare earths,China,Production,"Mine production, rare
 Rare earths,World production,Rare earths,Burma,Production,"Mine production, rare-earth-oxide equivalent",metric tons,2024,—,,Yes,
 Rare earths,World production,Rare earths,United States,Reserves,"Reserves, rare-earth-oxide equivalent",metric tons,2024,"1,900,000",,Yes,
 Gallium,World production,Gallium,Japan,Production,Primary production,kilograms,2024,"3,000",,Yes,
-Niobium,World production,Niobium,Brazil,Production,"Mine production, niobium content",metric tons,2024,"100,000",,Yes,
+Tantalum,World production,Tantalum,Brazil,Production,"Mine production, tantalum content",metric tons,2024,"370",,Yes,
 """  # noqa: E501
 
 
@@ -381,7 +381,7 @@ def test_usgs_mcs2025_world_layout(store_copy: critmin.Store) -> None:
     assert got[("Ga", "separation", "CHN", "2024")] == pytest.approx(750.0)  # 750,000 kg
     assert got[("Ga", "separation", "CHN", "2023")] == pytest.approx(621.0)
     assert got[("rare_earths", "mine", "WLD", "2024")] == 390000.0  # "390,000", footnote-free
-    assert skipped == {"Niobium": 1}
+    assert skipped == {"Tantalum": 1}
     assert not any(k[0] == "Li" for k in got)  # withheld: absent, not zero
     assert set(rows["unit"]) == {"t"}
     assert set(rows["confidence"]) == {"read"}
@@ -420,7 +420,7 @@ def test_usgs_mcs2026_long_layout() -> None:
         ("rare_earths", "mine", "CHN", "2024"): 270000.0,
         ("Ga", "separation", "JPN", "2024"): pytest.approx(3.0),
     }
-    assert skipped == {"Niobium": 1}
+    assert skipped == {"Tantalum": 1}
     assert set(rows["confidence"]) == {"read"}
 
 

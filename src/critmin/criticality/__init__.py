@@ -116,8 +116,8 @@ def assess(
     else:
         if mats is None:
             mats = list(chain.materials)
-            if method == "eu":  # and the materials known to the EU method only through supply-share inputs
-                mats += [m for m in _supplied_by_inputs(inputs) if m not in mats]
+            # and the materials known only through supply-share inputs (Lu)
+            mats += [m for m in _supplied_by_inputs(inputs) if m not in mats]
         for m in mats:
             try:
                 if method == "eu":

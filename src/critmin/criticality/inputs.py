@@ -106,8 +106,11 @@ class Inputs:
         return cls(table)
 
     def rows(self, parameter: str, **keys: str) -> pd.DataFrame:
-        """Rows of ``parameter`` matching ``keys`` (exact or ``*``), most specific first (then the
-        latest loaded); column ``score`` counts the exact matches."""
+        """Rows of ``parameter`` matching ``keys`` (exact or ``*``): the user's rows (a file, an
+        override or an import: origin other than ``default``) before the shipped ones, each most
+        specific first, then the latest loaded; column ``score`` counts the exact matches, ``given``
+        is 1 for the user's rows. A user's wildcard thus beats a shipped row for a named material
+        or stage (the shipped data name many since the EU and USGS inputs)."""
         t = self.table[self.table["parameter"] == parameter]
         score = pd.Series(0, index=t.index)
         for k, v in keys.items():
@@ -115,20 +118,20 @@ class Inputs:
             ok = (col == v) | (col == "*")
             t, score = t[ok], score[ok] + (t.loc[ok, k] == v).astype(int)
         order = t["order"] if "order" in t.columns else pd.Series(range(len(t)), index=t.index)
-        t = t.assign(score=score, order=order)
-        return t.sort_values(["score", "order"], ascending=[False, False], kind="stable")
+        given = (t["origin"] != "default").astype(int) if "origin" in t.columns else pd.Series(1, index=t.index)
+        t = t.assign(score=score, order=order, given=given)
+        return t.sort_values(["given", "score", "order"], ascending=[False, False, False], kind="stable")
 
     def items(self, parameter: str, **keys: str) -> dict[str, dict[str, Any]]:
         """A list-valued parameter (e.g. a sourcing mix): the rows at the most specific level
-        that has any, one per item (the latest where an item repeats). A list is replaced whole: where
-        a user's file (or an override or import) gives rows at that level, the shipped rows there
-        are dropped, so a user's sector split or sourcing mix is never merged into the shipped one."""
+        that has any, one per item (the latest where an item repeats). A list is replaced whole:
+        where the user gives rows at any level, the shipped rows are dropped, so a user's sector
+        split or sourcing mix is never merged into the shipped one."""
         t = self.rows(parameter, **keys)
         if t.empty:
             return {}
+        t = t[t["given"] == t["given"].max()]
         t = t[t["score"] == t["score"].max()]
-        if "origin" in t.columns and (t["origin"] != "default").any():
-            t = t[t["origin"] != "default"]
         col = ITEM[parameter]
         return _first_per(t, col)
 

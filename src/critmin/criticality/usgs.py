@@ -10,7 +10,9 @@
 * economic vulnerability ``EV = min(1, cost_share / margin)``: the share of downstream operating
   margin a doubling of the material's price would take (approximated: USGS uses industry-level
   expenditure and net operating income; critmin takes one cost share and one margin per material
-  from the inputs table, the margin an ``assumption`` unless you supply yours).
+  from the inputs table, the margin an ``assumption`` unless you supply yours). Where a material has
+  no cost share the risk is ``DP x TE`` alone, with a warning, and ``economic_vulnerability`` is
+  None: a supply-exposure ranking, never a silent 1).
 
 Evaluated per stage; a material's risk is its bottleneck stage's. Every approximated input is
 marked ``approximated`` in the result's ``inputs``.
@@ -25,7 +27,14 @@ from typing import Any
 
 from critmin.chain import SupplyChain
 from critmin.criticality.inputs import Inputs, MissingInput, cite
-from critmin.criticality.supply import Perspective, hhi_wgi_t, import_reliance, latest_shares, stages_with_data, wgi_of
+from critmin.criticality.supply import (
+    Perspective,
+    hhi_wgi_t,
+    import_reliance,
+    stages_with_data,
+    supply_shares,
+    wgi_of,
+)
 
 
 def usgs_risk(dp: float, te: float, ev: float) -> float:
@@ -35,14 +44,17 @@ def usgs_risk(dp: float, te: float, ev: float) -> float:
 
 def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, material: str) -> dict[str, Any]:
     """One row of the USGS method for ``material``."""
-    cost = inputs.require("cost_share", material, " (economic vulnerability)", material=material)
-    margin = inputs.require("margin", material, " (economic vulnerability)", material=material)
-    ev = min(1.0, float(cost["value"]) / float(margin["value"]))
-    stages = stages_with_data(chain, material)
+    cost = inputs.row("cost_share", material=material)
+    margin = inputs.row("margin", material=material)
+    ev_missing = cost is None or margin is None
+    # without a cost share (or margin) the risk is DP x TE alone, said in a warning: a supply-exposure
+    # ranking, not the full USGS product
+    ev = 1.0 if cost is None or margin is None else min(1.0, float(cost["value"]) / float(margin["value"]))
+    stages = stages_with_data(chain, material, inputs)
     rows: list[dict[str, Any]] = []
     missing_ir: list[str] = []
     for st in stages:
-        world, year = latest_shares(chain, material, st)
+        world, year, _ = supply_shares(chain, inputs, material, st)
         if not world:
             continue
         wgi = wgi_of(chain, inputs, material, st, world)
@@ -66,6 +78,9 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         if missing_ir
         else []
     )
+    if ev_missing:
+        warnings.append(f"{material}: {'cost_share' if cost is None else 'margin'} missing, so no economic "
+                        "vulnerability: its USGS risk is disruption potential x trade exposure alone")  # fmt: skip
     worst = max(rows, key=lambda r: r["sr"])
     thr = float(inputs.require("usgs_threshold", material)["value"])
     return {
@@ -79,7 +94,7 @@ def assess_material(chain: SupplyChain, inputs: Inputs, persp: Perspective, mate
         "inputs": {
             "warnings": warnings,
             "threshold": thr,
-            "economic_vulnerability": ev,
+            "economic_vulnerability": None if ev_missing else ev,
             "cost_share": cite(cost),
             "margin": cite(margin),
             "stages": {r["stage"]: r for r in rows},
