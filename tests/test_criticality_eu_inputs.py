@@ -153,3 +153,13 @@ def test_a_users_wildcard_beats_a_shipped_named_row(tmp_path, chain):
     f.write_text("parameter,perspective,material,stage,value,source,confidence\nimport_reliance,USA,Ga,*,0.3,me,user\n")
     st = assess(chain, "eu", "USA", ["Ga"], Inputs.load([f], chain=chain))[0].iloc[0]["inputs"]["stages"]
     assert st["separation"]["import_reliance"] == pytest.approx(0.3)  # not the shipped 1.0 at separation
+
+
+def test_user_supply_shares_above_one_are_refused_by_name(tmp_path, chain):
+    f = tmp_path / "sh.csv"
+    f.write_text("parameter,material,stage,country,value,source,confidence\n"
+                 "supply_share,Nb,mine,BRA,0.9,me,user\nsupply_share,Nb,mine,CAN,0.3,me,user\n")  # fmt: skip
+    rows, skipped = assess(chain, "eu", "EU", ["Nb"], Inputs.load([f], chain=chain))
+    assert rows.empty and skipped == [
+        "Nb: supply_share rows at mine sum to 1.2: shares of world supply cannot exceed 1"
+    ]

@@ -101,6 +101,10 @@ def supply_shares(
     rows = inputs.items("supply_share", material=material, stage=stage)
     user = {c: r for c, r in rows.items() if str(r["origin"]) != "default"}
     if user:
+        total = sum(float(r["value"]) for r in user.values())
+        if total > 1.0 + 1e-6:
+            raise MissingInput(f"{material}: supply_share rows at {stage} sum to {total:.4g}: shares of world "
+                               "supply cannot exceed 1")  # fmt: skip
         origins = sorted({str(r["origin"]) for r in user.values()})
         return ({c: float(r["value"]) for c, r in user.items() if float(r["value"]) > 0}, None,
                 f"input ({', '.join(origins)})")  # fmt: skip
