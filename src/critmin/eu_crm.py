@@ -65,7 +65,12 @@ def pct_fraction(text: str) -> float:
     return 0.0 if t.startswith(("<", ">")) or t == "" else float(t) / 100
 
 
-def _fmt(x: float) -> str:
+def fmt_value(x: float) -> str:
+    """A value as the text cell of a criticality input row (6 significant digits).
+
+    >>> fmt_value(0.80000000001)
+    '0.8'
+    """
     return f"{x:.6g}"
 
 
@@ -102,14 +107,14 @@ def _rows() -> pd.DataFrame:
     sector_name = named.groupby("nace_code")["nace_sector"].first()
     src_use = str(use["source"].iloc[0])
     for code, v in va.items():
-        out.append({"parameter": "value_added", "sector": str(code), "value": _fmt(v), "unit": "million EUR",
+        out.append({"parameter": "value_added", "sector": str(code), "value": fmt_value(v), "unit": "million EUR",
                     "source": src_use, "confidence": "read-secondary",
                     "notes": f"{code} {sector_name[code]}: value added as the EU 2023 report prints it"})  # fmt: skip
     mine = named[named["material"] != ""].assign(share=lambda d: d["share_pct"].map(pct_fraction))
     for (mat, code), grp in mine.groupby(["material", "nace_code"], sort=True):
         apps = "; ".join(f"{a} {p}%" for a, p in zip(grp["application"], grp["share_pct"], strict=True))
         out.append({"parameter": "sector_share", "material": str(mat), "sector": str(code),
-                    "value": _fmt(float(grp["share"].sum())), "unit": "fraction", "source": src_use,
+                    "value": fmt_value(float(grp["share"].sum())), "unit": "fraction", "source": src_use,
                     "confidence": "read-secondary",
                     "notes": f"EU 2023 use shares of {grp['eu_material'].iloc[0]} in {code}: {apps}"})  # fmt: skip
     sup = sup[sup["country_iso3"] != ""].assign(share=lambda d: d["share_pct"].map(pct_fraction))
@@ -140,10 +145,16 @@ def _rows() -> pd.DataFrame:
                     note += f"; the group's mix applied to {m}"
                 out.append({"parameter": param, "perspective": "EU" if param == "sourcing_share" else "",
                             "material": m, "stage": str(stage), "country": str(r.country_iso3),
-                            "value": _fmt(r.share), "unit": "fraction", "source": str(r.source),
+                            "value": fmt_value(r.share), "unit": "fraction", "source": str(r.source),
                             "confidence": "read-secondary", "notes": note})  # fmt: skip
     out.extend(_material_rows())
-    frame = pd.DataFrame(out)
+    return input_frame(out)
+
+
+def input_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+    """Criticality input rows (dicts of text cells, unused keys left out) as a frame with every
+    column of the ``criticality_inputs`` layout, blanks as ''."""
+    frame = pd.DataFrame(rows)
     for c in _COLS:
         if c not in frame.columns:
             frame[c] = ""
@@ -158,7 +169,7 @@ def _material_rows() -> list[dict[str, str]]:
     out = []
     for r in t.itertuples():
         v = float(r.value) / 100 if r.unit == "pct" else float(r.value)
-        row = {"parameter": r.parameter, "material": r.material, "value": _fmt(v),
+        row = {"parameter": r.parameter, "material": r.material, "value": fmt_value(v),
                "unit": "fraction" if r.parameter != "si_ei" and r.parameter != "si_sr" else "index",
                "source": f"{r.source}; {r.locator}", "confidence": r.confidence,
                "notes": f"EU 2023 assessment, {r.eu_material}" + (f"; {r.notes}" if r.notes else "")}  # fmt: skip

@@ -30,12 +30,11 @@ from functools import cache
 import pandas as pd
 
 from critmin.dataset import data_dir
+from critmin.eu_crm import fmt_value, input_frame
 from critmin.names import REE_ELEMENTS
 
 TRADE_FILE = "usgs_mcs2025_us_trade.csv"
 END_USE_FILE = "usgs_end_use_shares.csv"
-_COLS = ("parameter", "perspective", "material", "stage", "sector", "country", "value", "unit", "source",
-         "confidence", "notes")  # fmt: skip
 
 
 def printed_fraction(text: str) -> float:
@@ -49,16 +48,12 @@ def printed_fraction(text: str) -> float:
     return 0.0 if t == "E" else float(t.lstrip("<>")) / 100
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
 @cache
 def _rows() -> pd.DataFrame:
     trade = pd.read_csv(data_dir() / TRADE_FILE, dtype=str, keep_default_na=False)
     out: list[dict[str, str]] = []
     for r in trade.itertuples():
-        base = {"perspective": "USA", "stage": r.stage, "value": _fmt(printed_fraction(r.value_printed)),
+        base = {"perspective": "USA", "stage": r.stage, "value": fmt_value(printed_fraction(r.value_printed)),
                 "unit": "fraction", "source": f"{r.source}; {r.locator}"}  # fmt: skip
         if r.item == "net_import_reliance":
             base.update(
@@ -80,14 +75,10 @@ def _rows() -> pd.DataFrame:
         first = grp.iloc[0]
         where = f"{first['geography']}, {first['year']}"
         out.append({"parameter": "sector_share", "material": str(mat), "sector": str(code),
-                    "value": _fmt(sum(float(p) for p in grp["share_pct"]) / 100), "unit": "fraction",
+                    "value": fmt_value(sum(float(p) for p in grp["share_pct"]) / 100), "unit": "fraction",
                     "source": f"{first['source']}; {first['locator']}", "confidence": "derived",
                     "notes": f"USGS MCS 2025 end uses ({where}) in {code}: {apps}"})  # fmt: skip
-    frame = pd.DataFrame(out)
-    for c in _COLS:
-        if c not in frame.columns:
-            frame[c] = ""
-    return frame[list(_COLS)].fillna("")
+    return input_frame(out)
 
 
 def criticality_rows() -> pd.DataFrame:
