@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "critmin"
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "names", "months", "options", "tabular", "outputs", "__init__"),
     ("schema", "validate"),
-    ("dataset", "usgs", "store", "hindcast", "controls_timeline", "eu_crm", "mcs2025"),
+    ("dataset", "usgs", "store", "hindcast", "controls_timeline", "eu_crm", "mcs2025", "national_trade"),
     ("chain",),
     ("metrics",),
     ("scenario",),

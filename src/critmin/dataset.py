@@ -1013,9 +1013,12 @@ def reference_tables() -> dict[str, pd.DataFrame]:
     for name, (rel, renames) in REFERENCE_FILES.items():
         df = pd.read_csv(data_dir() / rel, dtype=str, keep_default_na=False)
         if name == "criticality_inputs":  # with the rows derived from the EU 2023 assessment and USGS MCS 2025
-            from critmin import eu_crm, mcs2025
+            from critmin import eu_crm, mcs2025, national_trade
 
-            df = pd.concat([df, eu_crm.criticality_rows(), mcs2025.criticality_rows()], ignore_index=True)
+            df = pd.concat(
+                [df, eu_crm.criticality_rows(), mcs2025.criticality_rows(), national_trade.criticality_rows()],
+                ignore_index=True,
+            )
         out[name] = df.rename(columns=renames)
     return out
 

@@ -599,6 +599,7 @@ CRITICALITY_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] =
     "sector_share": (("material", "sector"), (0.0, 1.0)),
     "import_reliance": (("perspective", "material", "stage"), (-float("inf"), 1.0)),
     "sourcing_share": (("perspective", "material", "stage", "country"), (0.0, 1.0)),
+    "import_share": (("perspective", "material", "stage", "country"), (0.0, 1.0)),
     "wgi_scaled": (("country",), (0.0, 10.0)),
     "supply_share": (("material", "stage", "country"), (0.0, 1.0)),
     "hhi_wgi_t_global": (("material", "stage"), (0.0, 10.0)),
@@ -619,6 +620,7 @@ CRITICALITY_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[float, float]]] =
 #: not be ``*``)
 CRITICALITY_ITEM: dict[str, str] = {
     "sourcing_share": "country",
+    "import_share": "country",
     "supply_share": "country",
     "sector_share": "sector",
     "trade_factor": "country",

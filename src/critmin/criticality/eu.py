@@ -96,8 +96,9 @@ def stage_supply_risk(
     g = float(given_g["value"]) if given_g is not None else hhi_wgi_t(world, wgi, t_global)
     s = float(given_s["value"]) if given_s is not None else (hhi_wgi_t(mix, wgi, t_src) if mix else None)
     warnings = []
-    if ir is None and mix_basis == "input":
-        warnings.append(f"{material}: sourcing_share given for {persp.name} at {stage} but import_reliance "
+    if ir is None and mix_basis in ("input", "import shares without import reliance"):
+        kind = "sourcing_share" if mix_basis == "input" else "import_share"
+        warnings.append(f"{material}: {kind} given for {persp.name} at {stage} but import_reliance "
                         "missing, so the global term is used alone")  # fmt: skip
     eol_row = inputs.require("eol_rir", material, material=material)
     si_row = inputs.require("si_sr", material, material=material)

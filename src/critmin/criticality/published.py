@@ -226,3 +226,35 @@ def reproduce_eu_2023(wgi_scaled: dict[str, float] | None = None) -> pd.DataFram
                      "high": hi, "within_rounding": bool(lo - 0.05 <= pub <= hi + 0.05), "terms": "",
                      "share_without_sector": round(float(every.sum()) - float(a.sum()), 6)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def usgs_2021_scores() -> pd.DataFrame:
+    """The USGS 2021 supply-risk scores (OFR 2021-1045, Fig. 3) of the materials critmin models,
+    as shipped in ``usgs_ofr2021_1045_scores.csv`` (a third party's two-decimal reading of the
+    figure): columns material, usgs_commodity, supply_risk (float), source, locator, confidence."""
+    t = pd.read_csv(data_dir() / "usgs_ofr2021_1045_scores.csv", dtype=str, keep_default_na=False)
+    t["supply_risk"] = pd.to_numeric(t["supply_risk"])
+    return t
+
+
+def compare_usgs_2021(results: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """critmin's USGS-method results (a frame with ``material`` and ``sr``, as
+    ``critmin criticality --method usgs`` gives them) against the USGS 2021 scores: one row per
+    material both score, with each side's rank (1 = highest risk, ties share the best rank), and
+    the Spearman rank correlation of the two scores.
+
+    USGS combines its three factors as a geometric mean and critmin as a product; the cube root is
+    monotone, so the ranks compare whichever is used.
+
+    >>> ours = pd.DataFrame({"material": ["Ga", "Mo", "Nb"], "sr": [0.5, 0.0, 0.4]})
+    >>> table, rho = compare_usgs_2021(ours)
+    >>> table[["material", "rank_usgs_2021", "rank_critmin"]].values.tolist(), round(rho, 3)
+    ([['Ga', 1, 1], ['Nb', 2, 2], ['Mo', 3, 3]], 1.0)
+    """
+    pub = usgs_2021_scores()[["material", "supply_risk"]].rename(columns={"supply_risk": "usgs_2021"})
+    ours = results[["material", "sr"]].dropna().rename(columns={"sr": "critmin"})
+    t = pub.merge(ours, on="material", how="inner")
+    t["rank_usgs_2021"] = t["usgs_2021"].rank(ascending=False, method="min").astype(int)
+    t["rank_critmin"] = t["critmin"].rank(ascending=False, method="min").astype(int)
+    rho = float(t["usgs_2021"].corr(t["critmin"], method="spearman")) if len(t) > 2 else float("nan")
+    return t.sort_values(["rank_usgs_2021", "material"]).reset_index(drop=True), rho

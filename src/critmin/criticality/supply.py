@@ -385,29 +385,68 @@ def sourcing(
 ) -> tuple[dict[str, float], str]:
     """The perspective's sourcing mix and its basis.
 
-    User rows (the most specific level given) are normalised to sum to 1. The pro-rata default
-    takes domestic output for ``1 - IR`` (split by the members' output) and imports for ``IR``
-    from the rest of world output *including* the unattributed residual, which, as in the global
-    term, is no supplier: both terms then weigh the same named shares and read as lower bounds
-    where the residual is large.
+    Three sources, the first that exists wins (but a user's ``import_share`` rows beat shipped
+    ``sourcing_share`` rows, as a user's row beats every shipped one):
+
+    * ``sourcing_share`` rows (the whole mix, domestic supply included, as the EU's Appendix 7
+      gives it; the most specific level given) are normalised to sum to 1.
+    * ``import_share`` rows (shares of the perspective's *imports*, as national trade statistics
+      give them): domestic output supplies ``1 - IR`` (split by the members' output) and imports
+      ``IR``, split by the named shares; where the named shares cover less than all imports, the
+      rest comes from world output outside the perspective and the named countries, pro rata (the
+      unattributed residual a non-supplier). Shares that sum above 1 are weights and normalised.
+    * The pro-rata default takes domestic output for ``1 - IR`` (split by the members' output) and
+      imports for ``IR`` from the rest of world output *including* the unattributed residual,
+      which, as in the global term, is no supplier: both terms then weigh the same named shares
+      and read as lower bounds where the residual is large.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame([{"parameter": "import_share", "perspective": "JPN", "material": "Sb",
+    ...     "stage": "separation", "sector": "", "country": "CHN", "value": 0.5, "unit": "fraction",
+    ...     "source": "s", "confidence": "read", "notes": "", "layer": "shipped"}])
+    >>> p = Perspective("JPN", ("JPN",), ())
+    >>> world = {"CHN": 0.5, "VNM": 0.25, "RUS": 0.25}
+    >>> mix, basis = sourcing(Inputs.from_table(rows), p, "Sb", "separation", world, 1.0)
+    >>> {c: round(v, 3) for c, v in mix.items()}, basis.split(":")[0]
+    ({'CHN': 0.5, 'VNM': 0.25, 'RUS': 0.25}, 'import shares')
     """
     rows = inputs.items("sourcing_share", perspective=persp.name, material=material, stage=stage)
-    if rows:
+    shares = inputs.items("import_share", perspective=persp.name, material=material, stage=stage)
+
+    def given(r: dict[str, dict[str, Any]]) -> bool:
+        return any(x.get("origin", "default") != "default" for x in r.values())
+
+    if rows and not (shares and given(shares) and not given(rows)):  # a user's import shares beat shipped mixes
         total = sum(float(r["value"]) for r in rows.values())
         if total <= 0:
             raise MissingInput(f"{material}: sourcing_share rows for {persp.name} at {stage} sum to zero")
         return {c: float(r["value"]) / total for c, r in rows.items()}, "input"
     if ir is None:
-        return {}, "missing"
+        return {}, "import shares without import reliance" if shares else "missing"
     ir = min(max(ir, 0.0), 1.0)
     own = {c: s for c, s in world.items() if c in persp.members}
-    rest = {c: s for c, s in world.items() if c not in persp.members}
     own_total = sum(own.values())
-    # the import pool is world output outside the perspective, the residual included
-    pool = max(1.0 - own_total, sum(rest.values()))
     domestic = 1.0 - ir if own_total > 0 else 0.0
     imports = 1.0 - domestic
     mix: dict[str, float] = {c: domestic * s / own_total for c, s in own.items()}
+    named = {c: float(r["value"]) for c, r in shares.items() if c not in persp.members}
+    named_total = sum(named.values())
+    if named_total > 0:
+        scale = 1.0 / named_total if named_total > 1.0 else 1.0
+        for c, v in named.items():
+            mix[c] = mix.get(c, 0.0) + imports * v * scale
+        left = imports * max(0.0, 1.0 - named_total)
+        rest = {c: s for c, s in world.items() if c not in persp.members and c not in named}
+        pool = max(1.0 - own_total - sum(world.get(c, 0.0) for c in named), sum(rest.values()))
+        for c, s in rest.items():
+            mix[c] = mix.get(c, 0.0) + (left * s / pool if pool > 0 else 0.0)
+        return mix, (
+            f"import shares: domestic output for 1 - IR, imports by the named shares ({named_total:.0%} of "
+            "imports), the rest pro rata over the other producers"
+        )
+    rest = {c: s for c, s in world.items() if c not in persp.members}
+    # the import pool is world output outside the perspective, the residual included
+    pool = max(1.0 - own_total, sum(rest.values()))
     for c, s in rest.items():
         mix[c] = mix.get(c, 0.0) + (imports * s / pool if pool > 0 else 0.0)
     return mix, "pro-rata: domestic output for 1 - IR, imports from the rest of world output by share"
