@@ -236,3 +236,15 @@ def test_a_users_import_shares_beat_the_shipped_eu_sourcing_mix(tmp_path, chain)
     # the EU has no gallium refinery output in the store, so imports are all its supply
     assert sep["sourcing_shares"]["JPN"] == pytest.approx(0.5, abs=1e-6)
     assert sum(sep["sourcing_shares"].values()) == pytest.approx(1.0)
+
+
+def test_shipped_supply_shares_fill_the_stages_the_store_lacks(chain):
+    rows = assess(chain, "eu", "EU", ["W", "Nb", "Gd", "Nd"])[0].set_index("material")
+    w = rows.loc["W", "inputs"]["stages"]
+    assert set(w) == {"mine", "separation"}  # refining from the EU 2023 global shares
+    assert w["separation"]["supply_shares_basis"].startswith("shipped supply_share rows")
+    assert w["separation"]["supply_shares"]["CHN"] == pytest.approx(0.856)
+    assert w["mine"]["supply_shares_basis"] == "store production"  # the store's mine data win
+    assert "separation" in rows.loc["Nb", "inputs"]["stages"] and "mine" in rows.loc["Gd", "inputs"]["stages"]
+    for st in rows.loc["Nd", "inputs"]["stages"].values():  # every Nd stage has store data: no fill
+        assert st["supply_shares_basis"] == "store production"

@@ -121,15 +121,18 @@ def supply_shares(
 
 
 def stages_with_data(chain: SupplyChain, material: str, inputs: Inputs | None = None) -> list[str]:
-    """The supply stages (mine to magnet) with production data for ``material``, or with the
-    user's ``supply_share`` or ``hhi_wgi_t_global`` rows for it (``inputs``); the shipped
-    ``supply_share`` rows add stages only to a material with no production data at all (Lu)."""
-    have = set(chain.production.loc[chain.production["material"] == material, "stage"])
+    """The supply stages (mine to magnet) with production data for ``material``, or with
+    ``supply_share`` or ``hhi_wgi_t_global`` rows for it (``inputs``): the user's add any stage;
+    the shipped ones (the EU 2023 global shares) add a stage the store models for other materials
+    but lacks for this one (Lu everywhere, tungsten and niobium refining, gadolinium mining), never
+    a stage the store has no production for at all (a hand-made chain keeps its own stages)."""
+    prod = chain.production
+    have = set(prod.loc[prod["material"] == material, "stage"])
     if inputs is not None:
         t = inputs.table
         rows = t[t["parameter"].isin(["supply_share", "hhi_wgi_t_global"]) & (t["material"] == material)]
-        user = rows[rows["origin"] != "default"]
-        have |= {str(x) for x in (rows if not have else user)["stage"]}
+        modelled = set(prod["stage"])
+        have |= {str(r.stage) for r in rows.itertuples() if r.origin != "default" or r.stage in modelled}
     return [s for s in names.STAGES if s in have and s != "end_use"]
 
 
