@@ -154,12 +154,14 @@ def test_us_sourcing_comes_from_the_usgs_import_sources(chain):
     st = assess(chain, "eu", "USA", ["Ga"])[0].iloc[0]["inputs"]["stages"]["separation"]
     assert st["sourcing_basis"].startswith("import shares")
     # Japan 24, China 19, Germany 19, Canada 17 (% of US imports 2020-23); IR 100 %, so no domestic
-    # part; the 'other' 21 % goes to the producers not named, pro rata (here Russia alone)
+    # part; the 'other' 21 % comes from the world market as it is: Russia, the one producer not
+    # named, gets 21 % times its world share (under 1 %), not the whole 21 %
     mix = st["sourcing_shares"]
     assert mix["JPN"] == pytest.approx(0.24, abs=1e-6)
     assert mix["CHN"] == pytest.approx(0.19, abs=1e-6)
-    assert mix["RUS"] == pytest.approx(0.21, abs=1e-6)
-    assert sum(mix.values()) == pytest.approx(1.0)
+    rus_world = st["supply_shares"]["RUS"]
+    assert mix["RUS"] == pytest.approx(0.21 * rus_world, abs=1e-5)
+    assert sum(mix.values()) < 1.0  # the part of 'other' that would fall to China is unattributed
 
 
 def test_japan_sourcing_comes_from_its_customs_shares(chain):
@@ -213,7 +215,7 @@ def test_usgs_method_ranks_like_the_usgs_2021_scores(chain):
     assert table["usgs_2021"].between(0, 1).all() and table["critmin"].between(0, 1).all()
     # the ranks agree in the main (docs/criticality.md, "Against the USGS 2021 scores"), not exactly:
     # critmin has no economic vulnerability for most materials and newer trade data
-    assert 0.4 < rho < 1.0
+    assert 0.55 < rho < 0.7  # 0.62 on 2026-12-01: a change in the data or the method shows here
     top = table.set_index("material")
     assert top.loc["Ga", "rank_usgs_2021"] == 1 and top.loc["Ga", "rank_critmin"] == 1
     assert top.loc["Mo", "rank_critmin"] == len(table)  # the US is a net exporter: no trade exposure
@@ -235,7 +237,10 @@ def test_a_users_import_shares_beat_the_shipped_eu_sourcing_mix(tmp_path, chain)
     assert sep["sourcing_basis"].startswith("import shares")
     # the EU has no gallium refinery output in the store, so imports are all its supply
     assert sep["sourcing_shares"]["JPN"] == pytest.approx(0.5, abs=1e-6)
-    assert sum(sep["sourcing_shares"].values()) == pytest.approx(1.0)
+    # the other half as the world market outside the EU, Japan's part of it unattributed
+    world = sep["supply_shares"]
+    assert sep["sourcing_shares"]["CHN"] == pytest.approx(0.5 * world["CHN"], abs=1e-5)  # rounded to 6 places
+    assert sum(sep["sourcing_shares"].values()) == pytest.approx(1.0 - 0.5 * world["JPN"], abs=1e-5)
 
 
 def test_shipped_supply_shares_fill_the_stages_the_store_lacks(chain):
@@ -248,3 +253,37 @@ def test_shipped_supply_shares_fill_the_stages_the_store_lacks(chain):
     assert "separation" in rows.loc["Nb", "inputs"]["stages"] and "mine" in rows.loc["Gd", "inputs"]["stages"]
     for st in rows.loc["Nd", "inputs"]["stages"].values():  # every Nd stage has store data: no fill
         assert st["supply_shares_basis"] == "store production"
+
+
+def _user_import_shares(tmp_path, chain, body):
+    f = tmp_path / "imp.csv"
+    f.write_text("parameter,perspective,material,stage,country,value,source,confidence\n" + body)
+    return Inputs.load([f], chain=chain)
+
+
+def test_import_shares_above_one_are_refused_by_name(tmp_path, chain):
+    inp = _user_import_shares(tmp_path, chain, "import_share,JPN,Ga,separation,CHN,0.7,me,user\n"
+                                               "import_share,JPN,Ga,separation,AUS,0.6,me,user\n")  # fmt: skip
+    rows, skipped = assess(chain, "eu", "JPN", ["Ga"], inp)
+    assert rows.empty
+    assert any("Ga: import_share rows for JPN at separation sum to 1.3" in s for s in skipped), skipped
+
+
+def test_import_shares_naming_a_member_ignore_it_and_say_so(tmp_path, chain):
+    inp = _user_import_shares(tmp_path, chain, "import_share,EU,Ga,separation,DEU,0.3,me,user\n"
+                                               "import_share,EU,Ga,separation,CHN,0.5,me,user\n")  # fmt: skip
+    sep = assess(chain, "eu", "EU", ["Ga"], inp)[0].iloc[0]["inputs"]["stages"]["separation"]
+    assert "DEU named but members of EU: ignored" in sep["sourcing_basis"]
+    assert "DEU" not in sep["sourcing_shares"]
+    assert sep["sourcing_shares"]["CHN"] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_unnamed_imports_never_exceed_a_producers_weight_in_the_market(tmp_path, chain):
+    # a user names China at a vanishing share: the rest must not pile onto the few other producers
+    inp = _user_import_shares(tmp_path, chain, "import_share,JPN,Ga,separation,CHN,1e-9,me,user\n")
+    sep = assess(chain, "eu", "JPN", ["Ga"], inp)[0].iloc[0]["inputs"]["stages"]["separation"]
+    world, mix = sep["supply_shares"], sep["sourcing_shares"]
+    outside = sum(v for c, v in world.items() if c != "JPN")
+    for c, v in mix.items():
+        if c not in ("JPN", "CHN"):
+            assert v <= world[c] / outside + 1e-9, c

@@ -44,11 +44,12 @@ from critmin.names import REE_ELEMENTS
 #: perspective -> its shipped trade file (columns material, stage, item, country_iso3,
 #: value_printed, year, source, locator, confidence, notes)
 TRADE_FILES: dict[str, str] = {"USA": "usgs_mcs2025_us_trade.csv", "JPN": "japan_trade.csv"}
-#: which perspective's rare-earth figure stands for the elements at which stages
+#: the stages a perspective's rare-earth basket figure stands for (compounds, and for the USA also
+#: metals, as USGS prints "compounds and metals"); a perspective not listed: separation only
 _RE_STAGES: dict[str, tuple[str, ...]] = {"USA": ("separation", "metal"), "JPN": ("separation",)}
 #: the elements a rare-earth basket's import shares stand for: the light ones only (its net import
 #: reliance stands for every element). The baskets' non-Chinese
-#: supply is mostly light oxides (Lynas in Malaysia, Silmet in Estonia, Solvay in France), so the
+#: supply is mostly light oxides (US imports: Malaysia, Japan, Estonia; Japan's: Malaysia), so the
 #: basket's mix would lend the heavy elements (Sm to Lu, Y) a diversification they do not have; they
 #: keep the pro-rata default (China about all of their separation) unless a line of their own exists.
 BASKET_ELEMENTS: tuple[str, ...] = ("La", "Ce", "Pr", "Nd")
@@ -79,7 +80,7 @@ def _perspective_rows(persp: str, file: str) -> list[dict[str, str]]:
             note = f"{persp} imports from {r.country_iso3} {r.value_printed}% ({r.year}); {r.notes}"
             base.update(parameter="import_share", country=r.country_iso3, notes=note)
         out.append({**base, "material": r.material, "confidence": r.confidence})
-        if r.material == "rare_earths" and r.stage in _RE_STAGES[persp]:
+        if r.material == "rare_earths" and r.stage in _RE_STAGES.get(persp, ("separation",)):
             for el in REE_ELEMENTS if r.item == "net_import_reliance" else BASKET_ELEMENTS:
                 if (el, r.stage, r.item) in own:  # the element's own line wins
                     continue

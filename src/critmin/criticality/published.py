@@ -243,8 +243,9 @@ def compare_usgs_2021(results: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     material both score, with each side's rank (1 = highest risk, ties share the best rank), and
     the Spearman rank correlation of the two scores.
 
-    USGS combines its three factors as a geometric mean and critmin as a product; the cube root is
-    monotone, so the ranks compare whichever is used.
+    critmin takes the product of DP, TE and EV; a public model of Nassar et al. (2020) gives USGS's
+    combination as their geometric mean (not read in the report). The cube root is monotone, so the
+    ranks compare either way.
 
     >>> ours = pd.DataFrame({"material": ["Ga", "Mo", "Nb"], "sr": [0.5, 0.0, 0.4]})
     >>> table, rho = compare_usgs_2021(ours)

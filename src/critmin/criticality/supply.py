@@ -7,9 +7,10 @@
   for the perspective's agreement partners in its sourcing term;
 * the perspective's import reliance per stage: a user row, else net import reliance from trade
   data, else the engine's calibrated base-year network (need and output per region);
-* the perspective's sourcing mix: a user row set, else domestic output for ``1 - IR`` and imports
-  for ``IR`` spread over the other producers in proportion to their output (the pooled world market
-  of the engine; no bilateral data in the pack for most materials).
+* the perspective's sourcing mix: ``sourcing_share`` rows (the whole mix), else ``import_share``
+  rows (shares of imports, completed from the world market), else domestic output for ``1 - IR``
+  and imports for ``IR`` spread over the other producers in proportion to their output (the pooled
+  world market of the engine; no bilateral data in the pack for most materials).
 
 Example
 -------
@@ -396,8 +397,11 @@ def sourcing(
     * ``import_share`` rows (shares of the perspective's *imports*, as national trade statistics
       give them): domestic output supplies ``1 - IR`` (split by the members' output) and imports
       ``IR``, split by the named shares; where the named shares cover less than all imports, the
-      rest comes from world output outside the perspective and the named countries, pro rata (the
-      unattributed residual a non-supplier). Shares that sum above 1 are weights and normalised.
+      rest comes from the world market as it is: each producer not named gets that part times its
+      share of world output outside the perspective (never more than its weight in the market), and
+      the part that would fall to the named countries or to unattributed output is no supplier (a
+      lower bound, as in the global term). Shares of imports summing above 1 are refused; members
+      of the perspective named in them are ignored (said in the basis).
     * The pro-rata default takes domestic output for ``1 - IR`` (split by the members' output) and
       imports for ``IR`` from the rest of world output *including* the unattributed residual,
       which, as in the global term, is no supplier: both terms then weigh the same named shares
@@ -411,7 +415,7 @@ def sourcing(
     >>> world = {"CHN": 0.5, "VNM": 0.25, "RUS": 0.25}
     >>> mix, basis = sourcing(Inputs.from_table(rows), p, "Sb", "separation", world, 1.0)
     >>> {c: round(v, 3) for c, v in mix.items()}, basis.split(":")[0]
-    ({'CHN': 0.5, 'VNM': 0.25, 'RUS': 0.25}, 'import shares')
+    ({'CHN': 0.5, 'VNM': 0.125, 'RUS': 0.125}, 'import shares')
     """
     rows = inputs.items("sourcing_share", perspective=persp.name, material=material, stage=stage)
     shares = inputs.items("import_share", perspective=persp.name, material=material, stage=stage)
@@ -432,24 +436,35 @@ def sourcing(
     domestic = 1.0 - ir if own_total > 0 else 0.0
     imports = 1.0 - domestic
     mix: dict[str, float] = {c: domestic * s / own_total for c, s in own.items()}
+    members_named = sorted(c for c in shares if c in persp.members)
     named = {c: float(r["value"]) for c, r in shares.items() if c not in persp.members}
     named_total = sum(named.values())
+    if named_total > 1.0 + 1e-6:
+        raise MissingInput(f"{material}: import_share rows for {persp.name} at {stage} sum to {named_total:.4g}: "
+                           "shares of imports cannot exceed 1")  # fmt: skip
     if named_total > 0:
-        scale = 1.0 / named_total if named_total > 1.0 else 1.0
         for c, v in named.items():
-            mix[c] = mix.get(c, 0.0) + imports * v * scale
+            mix[c] = mix.get(c, 0.0) + imports * v
+        # the imports no named supplier covers come from the world market as it is: each producer not
+        # named gets its share of world output outside the perspective, never more; what would fall
+        # to the named countries or to unattributed output is no supplier (a lower bound, as in the
+        # global term)
         left = imports * max(0.0, 1.0 - named_total)
-        rest = {c: s for c, s in world.items() if c not in persp.members and c not in named}
-        pool = max(1.0 - own_total - sum(world.get(c, 0.0) for c in named), sum(rest.values()))
-        for c, s in rest.items():
-            mix[c] = mix.get(c, 0.0) + (left * s / pool if pool > 0 else 0.0)
+        outside = {c: s for c, s in world.items() if c not in persp.members}
+        pool = max(1.0 - own_total, sum(outside.values()))
+        for c, s in outside.items():
+            if c not in named and pool > 0:
+                mix[c] = mix.get(c, 0.0) + left * s / pool
+        ignored = f"; {', '.join(members_named)} named but members of {persp.name}: ignored" if members_named else ""
         return mix, (
             f"import shares: domestic output for 1 - IR, imports by the named shares ({named_total:.0%} of "
-            "imports), the rest pro rata over the other producers"
+            f"imports), the rest as world output outside the perspective, named countries' part unattributed{ignored}"
         )
     rest = {c: s for c, s in world.items() if c not in persp.members}
     # the import pool is world output outside the perspective, the residual included
     pool = max(1.0 - own_total, sum(rest.values()))
     for c, s in rest.items():
         mix[c] = mix.get(c, 0.0) + (imports * s / pool if pool > 0 else 0.0)
-    return mix, "pro-rata: domestic output for 1 - IR, imports from the rest of world output by share"
+    ignored = f"; import shares name only members of {persp.name} ({', '.join(members_named)}): ignored" if (
+        members_named) else ""  # fmt: skip
+    return mix, f"pro-rata: domestic output for 1 - IR, imports from the rest of world output by share{ignored}"
