@@ -273,7 +273,7 @@ def test_import_shares_naming_a_member_ignore_it_and_say_so(tmp_path, chain):
     inp = _user_import_shares(tmp_path, chain, "import_share,EU,Ga,separation,DEU,0.3,me,user\n"
                                                "import_share,EU,Ga,separation,CHN,0.5,me,user\n")  # fmt: skip
     sep = assess(chain, "eu", "EU", ["Ga"], inp)[0].iloc[0]["inputs"]["stages"]["separation"]
-    assert "DEU named but members of EU: ignored" in sep["sourcing_basis"]
+    assert "DEU named in import shares but members of EU: ignored" in sep["sourcing_basis"]
     assert "DEU" not in sep["sourcing_shares"]
     assert sep["sourcing_shares"]["CHN"] == pytest.approx(0.5, abs=1e-6)
 

@@ -1,7 +1,7 @@
 """End-use shares from the USGS Mineral Commodity Summaries 2025 (shipped defaults).
 
-``usgs_end_use_shares.csv``: end-use shares of lithium, tellurium (world) and niobium (United
-States), read in a text conversion of the official chapters (``read-secondary``), each application
+``usgs_end_use_shares.csv``: end-use shares of lithium, tellurium (world), niobium and nickel
+(United States), read in a text conversion of the official chapters (``read-secondary``), each application
 assigned to one NACE Rev. 2 sector (an ``assumption`` stated per row); they become
 ``sector_share`` rows (``derived``) for the materials the EU 2023 use shares lack. The US trade
 figures of the same publication are in :mod:`critmin.national_trade`.

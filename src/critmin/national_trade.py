@@ -12,13 +12,13 @@ One file per perspective, each row a published figure with its source, read in s
   bound derived from the same balance (imports / consumption).
 
 Net import reliance becomes ``import_reliance``; import sources become ``import_share`` rows,
-shares of the perspective's *imports*: the methods add the domestic output for ``1 - IR`` and
-spread the share of imports no named supplier covers ("other") over the producers not named, pro
-rata (:func:`critmin.criticality.supply.sourcing`). The rare-earth figures for compounds (and, for
-the USA, metals) also stand for the elements at those stages (``derived``, said in the notes):
-the net import reliance for every element, the import shares for the light ones only (see
-``BASKET_ELEMENTS``), unless the file has the element's own line (Japan's Ce and Y oxide). Printed bounds are
-used as the bound (">50" as 0.5, "<25" as 0.25) and "E" (net exporter) as 0.
+shares of the perspective's *imports*: the methods add the domestic output for ``1 - IR`` and take
+the share of imports no named supplier covers ("other") from the world market as it is
+(:func:`critmin.criticality.supply.sourcing`). The rare-earth figures for compounds (and, for the
+USA, metals) also stand for the elements at those stages (``derived``, said in the notes): the net
+import reliance for every element, the import shares for the light ones only (see
+``BASKET_ELEMENTS``), unless the file has the element's own line (Japan's Ce and Y oxide). Printed
+bounds are used as the bound (">50" as 0.5, "<25" as 0.25) and "E" (net exporter) as 0.
 
 Example
 -------
@@ -48,10 +48,10 @@ TRADE_FILES: dict[str, str] = {"USA": "usgs_mcs2025_us_trade.csv", "JPN": "japan
 #: metals, as USGS prints "compounds and metals"); a perspective not listed: separation only
 _RE_STAGES: dict[str, tuple[str, ...]] = {"USA": ("separation", "metal"), "JPN": ("separation",)}
 #: the elements a rare-earth basket's import shares stand for: the light ones only (its net import
-#: reliance stands for every element). The baskets' non-Chinese
-#: supply is mostly light oxides (US imports: Malaysia, Japan, Estonia; Japan's: Malaysia), so the
-#: basket's mix would lend the heavy elements (Sm to Lu, Y) a diversification they do not have; they
-#: keep the pro-rata default (China about all of their separation) unless a line of their own exists.
+#: reliance stands for every element). The baskets' non-Chinese supply is mostly light oxides (US
+#: imports: Malaysia, Japan, Estonia; Japan's: Malaysia), so the basket's mix would lend the heavy
+#: elements (Sm to Lu, Y) a diversification they do not have; they keep the pro-rata default (China
+#: about all of their separation) unless a line of their own exists.
 BASKET_ELEMENTS: tuple[str, ...] = ("La", "Ce", "Pr", "Nd")
 
 

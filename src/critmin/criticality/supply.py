@@ -442,29 +442,23 @@ def sourcing(
     if named_total > 1.0 + 1e-6:
         raise MissingInput(f"{material}: import_share rows for {persp.name} at {stage} sum to {named_total:.4g}: "
                            "shares of imports cannot exceed 1")  # fmt: skip
+    for c, v in named.items():
+        mix[c] = mix.get(c, 0.0) + imports * v
+    # the imports no named supplier covers (all of them without import shares) come from the world
+    # market as it is: each producer not named gets its share of world output outside the
+    # perspective, never more; what would fall to named countries or to unattributed output is no
+    # supplier (a lower bound, as in the global term)
+    left = imports * max(0.0, 1.0 - named_total)
+    outside = {c: s for c, s in world.items() if c not in persp.members}
+    pool = max(1.0 - own_total, sum(outside.values()))
+    for c, s in outside.items():
+        if c not in named and pool > 0:
+            mix[c] = mix.get(c, 0.0) + left * s / pool
+    ignored = f"; {', '.join(members_named)} named in import shares but members of {persp.name}: ignored" if (
+        members_named) else ""  # fmt: skip
     if named_total > 0:
-        for c, v in named.items():
-            mix[c] = mix.get(c, 0.0) + imports * v
-        # the imports no named supplier covers come from the world market as it is: each producer not
-        # named gets its share of world output outside the perspective, never more; what would fall
-        # to the named countries or to unattributed output is no supplier (a lower bound, as in the
-        # global term)
-        left = imports * max(0.0, 1.0 - named_total)
-        outside = {c: s for c, s in world.items() if c not in persp.members}
-        pool = max(1.0 - own_total, sum(outside.values()))
-        for c, s in outside.items():
-            if c not in named and pool > 0:
-                mix[c] = mix.get(c, 0.0) + left * s / pool
-        ignored = f"; {', '.join(members_named)} named but members of {persp.name}: ignored" if members_named else ""
         return mix, (
             f"import shares: domestic output for 1 - IR, imports by the named shares ({named_total:.0%} of "
             f"imports), the rest as world output outside the perspective, named countries' part unattributed{ignored}"
         )
-    rest = {c: s for c, s in world.items() if c not in persp.members}
-    # the import pool is world output outside the perspective, the residual included
-    pool = max(1.0 - own_total, sum(rest.values()))
-    for c, s in rest.items():
-        mix[c] = mix.get(c, 0.0) + (imports * s / pool if pool > 0 else 0.0)
-    ignored = f"; import shares name only members of {persp.name} ({', '.join(members_named)}): ignored" if (
-        members_named) else ""  # fmt: skip
     return mix, f"pro-rata: domestic output for 1 - IR, imports from the rest of world output by share{ignored}"
