@@ -287,3 +287,22 @@ def test_unnamed_imports_never_exceed_a_producers_weight_in_the_market(tmp_path,
     for c, v in mix.items():
         if c not in ("JPN", "CHN"):
             assert v <= world[c] / outside + 1e-9, c
+
+
+def test_an_unknown_perspective_in_an_inputs_file_is_refused_with_a_hint(tmp_path, db, capsys):
+    f = tmp_path / "p.csv"
+    f.write_text("parameter,perspective,material,stage,value,source,confidence\n"
+                 "import_reliance,Japan,Ga,separation,0.5,me,user\n"
+                 "import_reliance,framwork,Ga,separation,0.5,me,user\n")  # fmt: skip
+    code, out, err = run_cli(capsys, db, "criticality", "--perspective", "JPN", "--inputs", str(f))
+    assert code == 2 and out == ""
+    assert "line 2, field 'perspective'" in err and "did you mean 'JPN'?" in err
+    blocs = tmp_path / "quad.toml"
+    blocs.write_text('[blocs]\nquad = ["USA", "JPN", "AUS", "IND"]\n')
+    f.write_text("parameter,perspective,material,stage,value,source,confidence\n"
+                 "import_reliance,quad,Ga,separation,0.5,me,user\n")  # fmt: skip
+    code, out, err = run_cli(capsys, db, "--blocs", str(blocs), "criticality", "--perspective", "quad",
+                             "--materials", "Ga", "--inputs", str(f), "--format", "json")  # fmt: skip
+    assert code == 0, err
+    stages = json.loads(out)[0]["inputs"]["stages"]
+    assert stages["separation"]["import_reliance"] == pytest.approx(0.5)  # a user's bloc is a perspective

@@ -96,8 +96,10 @@ class Inputs:
         overridden by each file in turn."""
         empty = pd.DataFrame(columns=[*COLUMNS, "origin", "line"])
         table = cls.defaults(chain).table if use_defaults else empty
+        blocs = chain.blocs.names if chain is not None else ()
         for f in files or []:
             user = _read(Path(f), origin=str(f))
+            _check_perspectives(user, Path(f), blocs)
             key = ["parameter", *KEYS]
             keep = ~table.set_index(key).index.isin(user.set_index(key).index)
             table = pd.concat([table[keep], user], ignore_index=True)
@@ -170,6 +172,28 @@ def cite(row: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"value": float(row["value"]), "source": row["source"], "confidence": row["confidence"],
             "origin": row["origin"]}  # fmt: skip
+
+
+def _check_perspectives(rows: pd.DataFrame, path: Path, blocs: tuple[str, ...]) -> None:
+    """Refuse a user file whose ``perspective`` names no perspective (a row for ``Japan`` or a typo
+    would otherwise match nothing and be ignored without a word): each bad cell is a problem
+    with its line and a "did you mean"."""
+    from critmin import names
+
+    known_blocs = {b.lower() for b in blocs} | {"eu", "framework", "allies"}
+    codes = names.countries()
+    problems: list[RowProblem] = []
+    for v, line in zip(rows["perspective"], rows["line"], strict=True):
+        if v in ("", "*") or v.lower() in known_blocs or v.upper() in codes:
+            continue
+        try:
+            hint = [names.country(v)]  # a country's name: say its code
+        except UserError:
+            hint = suggest(v, ["EU", *sorted(known_blocs - {"eu"}), *codes])
+        problems.append(RowProblem(int(line), "perspective", v, "unknown perspective (an ISO3 code, EU or a bloc)",
+                                   f"did you mean {hint[0]!r}?" if hint else ""))  # fmt: skip
+    if problems:
+        raise DataValidationError(str(path), problems)
 
 
 def _read(path: Path, origin: str) -> pd.DataFrame:
