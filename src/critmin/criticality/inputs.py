@@ -180,7 +180,7 @@ def _check_perspectives(rows: pd.DataFrame, path: Path, blocs: tuple[str, ...]) 
     with its line and a "did you mean"."""
     from critmin import names
 
-    known_blocs = {b.lower() for b in blocs} | {"eu", "framework", "allies"}
+    known_blocs = {b.lower() for b in (*blocs, *names.default_blocs().names)}
     codes = names.countries()
     problems: list[RowProblem] = []
     for v, line in zip(rows["perspective"], rows["line"], strict=True):
